@@ -1,0 +1,77 @@
+#pragma once
+// GENERATED from kernels/sync.cl by cmake/embed_kernels.cmake; edit the .cl file instead.
+#include <string>
+
+namespace coexec::kernels {
+
+inline const std::string& sync() {
+  static const std::string source = [] {
+    const char* parts[] = {
+      R"coexec_cl(// Device side of coexec's spin-flag synchronisation, prepended to every coexec program.
+//
+// A sync block is two uints in fine-grained SVM: [0] counts work-groups that have arrived,
+// [1] holds the epoch of the last completed launch. The host waits for [1] == epoch, so the
+// block is reused launch after launch without being reset. Host flags are single uints the
+// host raises; COEXEC_ABORT tells waiting kernels to give up.
+//
+// Host-chosen defines (runtime::capabilities::build_options):
+//   COEXEC_SVM_FLAGS      1 when the device has fine-grained SVM with atomics, else 0 (the
+//                         host polls events instead and these functions do nothing)
+//   COEXEC_ATOMIC_SCOPE   memory_scope_all_svm_devices, or memory_scope_device where the
+//                         compiler lacks it (PoCL 3.1)
+
+#define COEXEC_ABORT 0xFFFFFFFFu
+
+#if COEXEC_SVM_FLAGS
+
+#define COEXEC_ATOMIC(p) ((volatile __global atomic_uint*)(p))
+
+// True once `flag` reached `expected` (wrap-safe), false when the host raised COEXEC_ABORT.
+// Work-item 0 spins; the rest of the work-group learns the outcome through local memory.
+inline bool coexec_wait_host(__global uint* flag, uint expected, __local int* outcome) {
+  if (get_local_id(0) == 0 && get_local_id(1) == 0 && get_local_id(2) == 0) {
+    uint seen;
+    do {
+      seen = atomic_load_explicit(COEXEC_ATOMIC(flag), memory_order_acquire, COEXEC_ATOMIC_SCOPE);
+    } while (seen != COEXEC_ABORT && (int)(seen - expected) < 0);
+    *outcome = seen != COEXEC_ABORT;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+  return *outcome != 0;
+}
+
+// Called by every work-item after its last store: the last work-group to arrive publishes
+// `epoch`. The release fence by every work-item makes its stores visible before the count.
+// A NULL `sync` (the host polls events) signals nothing; every work-item still reaches the
+// barrier: barriers must stay in code every work-item of the group reaches (PoCL crashes on a
+// barrier behind an early return it cannot prove uniform).
+inline void coexec_signal_done(__global uint* sync, uint epoch) {
+  atomic_work_item_fence(CLK_GLOBAL_MEM_FENCE, memory_order_release, COEXEC_ATOMIC_SCOPE);
+  barrier(CLK_GLOBAL_MEM_FENCE);
+  if (sync && get_local_id(0) == 0 && get_local_id(1) == 0 && get_local_id(2) == 0) {
+    const uint groups = get_num_groups(0) * get_num_groups(1) * get_num_groups(2);
+    const uint arrived = atomic_fetch_add_explicit(COEXEC_ATOMIC(sync), 1u, memory_order_acq_rel,
+                                                   COEXEC_ATOMIC_SCOPE) + 1u;
+    if (arrived == groups) {
+      atomic_store_explicit(COEXEC_ATOMIC(sync), 0u, memory_order_relaxed, COEXEC_ATOMIC_SCOPE);
+      atomic_store_explicit(COEXEC_ATOMIC(sync + 1), epoch, memory_order_release, COEXEC_ATOMIC_SCOPE);
+    }
+  }
+}
+
+#else
+
+inline bool coexec_wait_host(__global uint* flag, uint expected, __local int* outcome) { return true; }
+inline void coexec_signal_done(__global uint* sync, uint epoch) {}
+
+#endif
+)coexec_cl",
+    };
+    std::string joined;
+    for (const char* part : parts) joined += part;
+    return joined;
+  }();
+  return source;
+}
+
+}  // namespace coexec::kernels

@@ -1,0 +1,35 @@
+#pragma once
+// RAII map of coarse-grained SVM for host access, on an explicit queue. On fine-grained SVM
+// it does nothing: the host may already touch the memory.
+#include <cstddef>
+
+#include "coexec/runtime/context.hpp"
+
+namespace coexec::memory {
+
+class map_guard {
+ public:
+  /// Maps [p, p + bytes) for the host (blocking) unless `fine_grained`; unmaps on destruction.
+  map_guard(const cl::CommandQueue& queue, void* p, std::size_t bytes, bool fine_grained,
+            cl_map_flags flags = CL_MAP_READ | CL_MAP_WRITE)
+      : queue_(queue), pointer_(fine_grained ? nullptr : p) {
+    if (pointer_)
+      coexec::detail::check(clEnqueueSVMMap(queue_(), CL_TRUE, flags, pointer_, bytes, 0, nullptr, nullptr),
+                            "clEnqueueSVMMap");
+  }
+  map_guard(const map_guard&) = delete;
+  map_guard& operator=(const map_guard&) = delete;
+
+  /// Unmaps and waits, so the device sees the host's writes once the guard is gone.
+  ~map_guard() {
+    if (!pointer_) return;
+    cl::Event unmapped;
+    if (clEnqueueSVMUnmap(queue_(), pointer_, 0, nullptr, &unmapped()) == CL_SUCCESS) unmapped.wait();
+  }
+
+ private:
+  cl::CommandQueue queue_;
+  void* pointer_;
+};
+
+}  // namespace coexec::memory

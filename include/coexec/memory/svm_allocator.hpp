@@ -1,0 +1,77 @@
+#pragma once
+// svm_allocator<T>: a std allocator over OpenCL shared virtual memory, bound to an explicit
+// context. Fine-grained (with atomics where the device has them) when available, so host and
+// device touch the memory directly; otherwise coarse-grained, where the host may touch it only
+// inside a memory::map_guard. It never maps implicitly (unlike CLHPP's SVMAllocator).
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+#include <new>
+#include <string>
+
+#include "coexec/runtime/context.hpp"
+
+namespace coexec::memory {
+
+using runtime::svm_granularity;
+
+template <class T>
+class svm_allocator {
+ public:
+  using value_type = T;
+
+  /// Allocates with `wanted` granularity, or the finest below it that `ctx`'s device offers
+  /// (ask for coarse to test or to match a coarse-only deployment). errc::unsupported when the
+  /// device has no SVM at all (use device buffers there).
+  explicit svm_allocator(runtime::context ctx, svm_granularity wanted = svm_granularity::fine)
+      : context_(std::move(ctx)), granularity_(std::min(wanted, context_.caps().svm())) {
+    if (granularity_ == svm_granularity::none)
+      throw error(errc::unsupported, "device '" + context_.caps().name + "' has no shared virtual memory");
+  }
+
+  template <class U>
+  svm_allocator(const svm_allocator<U>& other) noexcept : context_(other.context()), granularity_(other.granularity()) {}
+
+  T* allocate(std::size_t n) {
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
+    const std::size_t bytes = n * sizeof(T);
+    void* p = clSVMAlloc(context_.cl_context()(), flags(), bytes == 0 ? 1 : bytes, alignment());
+    if (!p)
+      throw error(errc::out_of_memory, "clSVMAlloc of " + std::to_string(bytes) + " bytes failed on '" +
+                                           context_.caps().name + "'");
+    context_.register_svm(p, bytes);
+    return static_cast<T*>(p);
+  }
+
+  /// Drains the context's queue first: a kernel may still be reading or writing the block.
+  void deallocate(T* p, std::size_t) noexcept {
+    if (!p) return;
+    context_.queue().finish();
+    context_.unregister_svm(p);
+    clSVMFree(context_.cl_context()(), p);
+  }
+
+  const runtime::context& context() const noexcept { return context_; }
+  svm_granularity granularity() const noexcept { return granularity_; }
+  /// Host and device may touch the memory at the same time (needed for spin flags).
+  bool fine_grained() const noexcept { return granularity_ == svm_granularity::fine; }
+
+  template <class U>
+  friend bool operator==(const svm_allocator& a, const svm_allocator<U>& b) noexcept {
+    return a.context() == b.context() && a.granularity() == b.granularity();
+  }
+
+ private:
+  cl_svm_mem_flags flags() const {
+    cl_svm_mem_flags f = CL_MEM_READ_WRITE;
+    if (fine_grained()) f |= CL_MEM_SVM_FINE_GRAIN_BUFFER;
+    if (fine_grained() && context_.caps().svm_atomics) f |= CL_MEM_SVM_ATOMICS;
+    return f;
+  }
+  static constexpr cl_uint alignment() { return alignof(T) > 128 ? alignof(T) : 128; }
+
+  runtime::context context_;
+  svm_granularity granularity_;
+};
+
+}  // namespace coexec::memory

@@ -1,0 +1,49 @@
+#pragma once
+// spin_flag: a monotonically raised 32-bit flag shared between host threads, or between the
+// host and kernels in fine-grained SVM with atomics. Waiters wait for "value has reached n"
+// (wrap-safe), so a flag is reused by raising it further instead of resetting it.
+// abort_value tells every waiter, host or kernel (kernels/sync.cl), to give up.
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "coexec/sync/atomic_word.hpp"
+#include "coexec/sync/spin_wait.hpp"
+
+namespace coexec::sync {
+
+inline constexpr std::uint32_t abort_value = 0xFFFFFFFFu;  // COEXEC_ABORT in kernels/sync.cl
+
+/// True when `value` has reached `target` in wrap-around order.
+constexpr bool reached(std::uint32_t value, std::uint32_t target) noexcept {
+  return static_cast<std::int32_t>(value - target) >= 0;
+}
+
+class spin_flag {
+ public:
+  /// `word` must stay valid for the flag's uses; for kernels it must be fine-grained SVM
+  /// allocated with CL_MEM_SVM_ATOMICS.
+  explicit spin_flag(std::uint32_t* word) noexcept : word_(word) {}
+
+  void raise(std::uint32_t value) const noexcept { word_.store(value); }
+  void abort() const noexcept { word_.store(abort_value); }
+  std::uint32_t value() const noexcept { return word_.load(); }
+  bool aborted() const noexcept { return value() == abort_value; }
+  std::uint32_t* address() const noexcept { return word_.address(); }
+
+  /// Waits until the flag reaches `target`; errc::aborted if it is aborted, errc::timeout at the deadline.
+  void wait(std::uint32_t target, std::chrono::nanoseconds timeout = default_timeout) const {
+    spin_until(
+        [&] {
+          const std::uint32_t v = value();
+          if (v == abort_value) throw error(errc::aborted, "spin_flag wait aborted");
+          return reached(v, target);
+        },
+        timeout, "spin_flag wait");
+  }
+
+ private:
+  atomic_word word_;
+};
+
+}  // namespace coexec::sync

@@ -1,0 +1,43 @@
+#pragma once
+// Shared helpers for coexec's tests: one context per test (no static OpenCL objects that would
+// outlive the runtime), device quirk predicates, and explicit skip reports.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "coexec/runtime/context.hpp"
+
+namespace coexec::test {
+
+/// The device under test (COEXEC_PLATFORM / COEXEC_DEVICE), with a per-process binary cache dir.
+inline runtime::context make_context(runtime::context_options options = {}) {
+  options.binary_cache_dir = std::filesystem::temp_directory_path() / "coexec-test-cache";
+  return runtime::context(std::move(options));
+}
+
+inline bool has_svm_flags(const runtime::context& ctx) { return ctx.caps().svm_flags(); }
+inline bool has_coarse_svm(const runtime::context& ctx) { return ctx.caps().svm_coarse; }
+inline bool is_pocl(const runtime::context& ctx) { return ctx.caps().is_pocl(); }
+
+/// Reports a skipped check loudly (stdout and the doctest log) instead of passing silently.
+inline void report_skip(const std::string& what, const std::string& why) {
+  std::cout << "[coexec test] SKIPPED " << what << ": " << why << std::endl;
+  MESSAGE("SKIPPED " << what << ": " << why);
+}
+
+/// Runs `f` and checks it throws coexec::error with `code`.
+template <class F>
+void check_error(F&& f, errc code) {
+  try {
+    f();
+    FAIL("expected coexec::error with code " << to_string(code));
+  } catch (const coexec::error& e) {
+    INFO("message: " << e.what());
+    CHECK_EQ(std::string(to_string(e.code())), std::string(to_string(code)));
+  }
+}
+
+}  // namespace coexec::test

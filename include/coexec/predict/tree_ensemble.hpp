@@ -1,0 +1,189 @@
+#pragma once
+// Regression tree ensembles that predict how long a layer slice takes on one side.
+//
+// Layout: the trees of an ensemble share one flat `node` array; tree t occupies
+// nodes[roots[t], roots[t + 1]) (the last tree runs to the end) and its child indices are
+// local to it, so node 0 of a tree is its root. A node with feature == -1 is a leaf.
+// Children always come after their parent (left, right > own index), which is what makes a
+// structure check enough to rule out cycles; scikit-learn numbers nodes this way already.
+//
+// Evaluation follows scikit-learn exactly: each feature is rounded to float and a split sends
+// it left when x <= threshold. Thresholds are stored as floats rounded toward -inf from
+// scikit-learn's doubles, so the float comparison routes every input the way scikit-learn does;
+// NaN features go right.
+//
+// raw(x) = base_score + sum of the trees' leaf values, or their mean for a forest
+// (gradient boosting's learning rate is folded into the leaves); predict(x) applies the
+// output transform, exp for models trained on log(time).
+#include <cassert>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+namespace coexec::predict {
+
+enum class ensemble_kind : std::uint8_t {
+  tree,     ///< one tree
+  forest,   ///< random forest: the mean of the trees
+  boosted,  ///< gradient boosting: base_score plus the sum of the trees
+};
+
+/// What predict() applies to the raw sum: exp for models trained on log(time).
+enum class output_transform : std::uint8_t { identity, exp };
+
+struct node {
+  static constexpr std::int32_t leaf = -1;
+
+  std::int32_t feature = leaf;  ///< input index a split tests; `leaf` for a leaf
+  float threshold = 0;          ///< splits go left when float(x[feature]) <= threshold
+  std::int32_t left = 0;        ///< tree-local child indices, both > this node's index
+  std::int32_t right = 0;
+  float value = 0;  ///< a leaf's output; unused by splits
+
+  constexpr bool is_leaf() const noexcept { return feature == leaf; }
+  friend constexpr bool operator==(const node&, const node&) = default;
+};
+
+namespace detail {
+
+constexpr bool is_finite(double x) noexcept {
+  return x == x && x != std::numeric_limits<double>::infinity() &&
+         x != -std::numeric_limits<double>::infinity();
+}
+
+/// std::exp is not constexpr in C++20; this one, used only in constant evaluation, reduces x to
+/// k ln2 + r with |r| <= ln2 / 2 and sums a Taylor series for e^r, to within a few ulp.
+constexpr double constexpr_exp(double x) noexcept {
+  if (x != x) return x;
+  if (x > 709.8) return std::numeric_limits<double>::infinity();
+  if (x < -745.2) return 0;
+  // ln2 split so that k * ln2_high is exact, which keeps r accurate for large |x|.
+  constexpr double ln2 = 0.69314718055994530942;
+  constexpr double ln2_high = 6.93147180369123816490e-01;
+  constexpr double ln2_low = 1.90821492927058770002e-10;
+  const auto k = static_cast<int>(x / ln2 + (x < 0 ? -0.5 : 0.5));
+  const double r = (x - k * ln2_high) - k * ln2_low;
+  double term = 1, sum = 1;
+  for (int i = 1; i < 24; ++i) sum += term *= r / i;
+  for (int i = 0; i < k; ++i) sum *= 2;
+  for (int i = 0; i > k; --i) sum *= 0.5;
+  return sum;
+}
+
+/// Why node `index` of a tree of `tree_size` nodes over `feature_count` inputs is malformed,
+/// or nullptr when it is fine. The one place node structure is checked, so valid() and the
+/// model-file loader agree.
+constexpr const char* node_defect(const node& n, std::int32_t index, std::int32_t tree_size,
+                                  std::size_t feature_count) noexcept {
+  if (n.is_leaf()) return is_finite(n.value) ? nullptr : "leaf value is not finite";
+  if (n.feature < 0 || static_cast<std::size_t>(n.feature) >= feature_count)
+    return "split feature is out of range";
+  if (!is_finite(n.threshold)) return "split threshold is not finite";
+  if (n.left <= index || n.left >= tree_size) return "left child is not a later node of the tree";
+  if (n.right <= index || n.right >= tree_size)
+    return "right child is not a later node of the tree";
+  return nullptr;
+}
+
+}  // namespace detail
+
+/// A non-owning ensemble: spans over node and root arrays that live elsewhere (constexpr arrays
+/// in a generated header, or an `ensemble`). Aggregate, so a header can build one in a constant.
+struct ensemble_view {
+  ensemble_kind kind = ensemble_kind::boosted;
+  output_transform transform = output_transform::identity;
+  double base_score = 0;
+  std::size_t feature_count = 0;
+  std::span<const std::int32_t> roots;  ///< offset of each tree's first node in `nodes`
+  std::span<const node> nodes;
+
+  constexpr std::size_t tree_count() const noexcept { return roots.size(); }
+
+  /// Nodes of tree t.
+  constexpr std::span<const node> tree(std::size_t t) const noexcept {
+    const std::size_t end = t + 1 < roots.size() ? roots[t + 1] : nodes.size();
+    return nodes.subspan(roots[t], end - roots[t]);
+  }
+
+  /// The untransformed model output; `features` holds at least feature_count values.
+  /// Trusts the structure: check valid() once when the model is built, not here.
+  constexpr double raw(std::span<const double> features) const noexcept {
+    assert(features.size() >= feature_count);
+    double sum = 0;
+    for (const std::int32_t root : roots) {
+      const node* tree = nodes.data() + root;
+      std::int32_t at = 0;
+      while (!tree[at].is_leaf()) {
+        const node& split = tree[at];
+        at = static_cast<float>(features[split.feature]) <= split.threshold ? split.left
+                                                                             : split.right;
+      }
+      sum += tree[at].value;
+    }
+    if (kind == ensemble_kind::forest) sum /= static_cast<double>(roots.size());
+    return base_score + sum;
+  }
+
+  /// The prediction: raw() passed through the output transform.
+  constexpr double predict(std::span<const double> features) const noexcept {
+    const double value = raw(features);
+    if (transform == output_transform::identity) return value;
+    return std::is_constant_evaluated() ? detail::constexpr_exp(value) : std::exp(value);
+  }
+
+  /// The first structural problem, or nullptr when predict() is safe to call.
+  constexpr const char* defect() const noexcept {
+    if (kind > ensemble_kind::boosted) return "unknown ensemble kind";
+    if (transform > output_transform::exp) return "unknown output transform";
+    if (!detail::is_finite(base_score)) return "base score is not finite";
+    if (roots.empty()) return "ensemble has no trees";
+    if (kind == ensemble_kind::tree && roots.size() != 1) return "a single tree needs one root";
+    if (roots[0] != 0) return "first tree does not start at node 0";
+    for (std::size_t t = 1; t < roots.size(); ++t)
+      if (roots[t] <= roots[t - 1]) return "tree offsets are not increasing";
+    if (static_cast<std::size_t>(roots.back()) >= nodes.size())
+      return "last tree starts past the node array";
+    for (std::size_t t = 0; t < roots.size(); ++t) {
+      const std::span<const node> nodes_of_tree = tree(t);
+      const auto size = static_cast<std::int32_t>(nodes_of_tree.size());
+      for (std::int32_t i = 0; i < size; ++i)
+        if (const char* why = detail::node_defect(nodes_of_tree[i], i, size, feature_count))
+          return why;
+    }
+    return nullptr;
+  }
+
+  constexpr bool valid() const noexcept { return defect() == nullptr; }
+};
+
+/// An ensemble that owns its arrays, for models built or loaded at run time.
+struct ensemble {
+  ensemble_kind kind = ensemble_kind::boosted;
+  output_transform transform = output_transform::identity;
+  double base_score = 0;
+  std::size_t feature_count = 0;
+  std::vector<std::int32_t> roots;
+  std::vector<node> nodes;
+
+  /// Appends a tree given with tree-local child indices.
+  void add_tree(std::span<const node> tree) {
+    roots.push_back(static_cast<std::int32_t>(nodes.size()));
+    nodes.insert(nodes.end(), tree.begin(), tree.end());
+  }
+
+  ensemble_view view() const noexcept {
+    return {kind, transform, base_score, feature_count, roots, nodes};
+  }
+  double predict(std::span<const double> features) const noexcept {
+    return view().predict(features);
+  }
+  bool valid() const noexcept { return view().valid(); }
+
+  friend bool operator==(const ensemble&, const ensemble&) = default;
+};
+
+}  // namespace coexec::predict

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""End-to-end test of train_predictor.py: trains on synthetic calibration data whose times are
+a known function of the features, checks the held-out accuracy, then compiles a C++ program
+against the generated header and the model file and checks both reproduce scikit-learn.
+
+Usage: test_train_predictor.py [--cxx g++] [--include DIR]; exits non-zero on failure.
+"""
+
+import argparse
+import csv
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import train_predictor  # noqa: E402
+
+FEATURES = ("m", "n", "k", "batch", "channels", "pixels", "flops")
+MIN_WITHIN_10_PERCENT = 0.8
+MAX_RELATIVE_DIFFERENCE = 1e-4
+
+
+def synthetic_time_us(side: str, flops: float, rng: random.Random) -> float:
+    """A launch/overhead cost plus throughput-bound work, with 2% multiplicative noise."""
+    overhead, flops_per_us = (3.0, 2e4) if side == "cpu" else (25.0, 4e5)
+    return (overhead + flops / flops_per_us) * math.exp(rng.gauss(0, 0.02))
+
+
+def write_synthetic_csv(path: Path, rng: random.Random) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["op", "side", "shape_id", *FEATURES, "time_us"])
+        for shape in range(40):
+            n, k = rng.choice((64, 128, 256, 512, 1024)), rng.choice((64, 256, 768, 2048))
+            channels, pixels = rng.choice((16, 32, 64, 128)), rng.choice((49, 196, 784, 3136))
+            for m in (1, 2, 4, 8, 16, 32, 64, 128):
+                linear = {"m": m, "n": n, "k": k, "flops": 2 * m * n * k}
+                conv = {"batch": m, "channels": channels, "pixels": pixels, "k": k,
+                        "flops": 2 * m * channels * pixels * k * 9}
+                for op, values in (("linear", linear), ("conv", conv)):
+                    for side in ("cpu", "gpu"):
+                        cells = [values.get(f, "") for f in FEATURES]
+                        time_us = synthetic_time_us(side, values["flops"], rng)
+                        writer.writerow([op, side, f"{op}{shape}", *cells, f"{time_us:.4f}"])
+
+
+def check_held_out_accuracy(predictions: list[dict]) -> None:
+    for name in sorted({f"{r['op']}/{r['side']}" for r in predictions}):
+        held_out = [r for r in predictions if f"{r['op']}/{r['side']}" == name and r["held_out"] == "1"]
+        errors = [abs(float(r["held_out_us"]) / float(r["time_us"]) - 1) for r in held_out]
+        within = sum(e <= 0.10 for e in errors) / len(errors)
+        print(f"{name}: {100 * within:.0f}% of {len(errors)} held-out rows within 10%")
+        assert within >= MIN_WITHIN_10_PERCENT, f"{name}: only {within:.2f} within 10%"
+
+
+CHECK_PROGRAM = """\
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "coexec/predict/model_file.hpp"
+#include "synthetic_models.hpp"
+
+using namespace coexec::predict;
+
+const ensemble_view& compiled(const std::string& name) {
+%(dispatch)s
+  throw coexec::error(coexec::errc::invalid_argument, "no compiled model " + name);
+}
+
+// Each input line: model name, its features, scikit-learn's prediction. Prints the largest
+// relative differences of the header and the file models, then each model's predict cost.
+int main(int, char** argv) {
+  const model_set set = load_model_set(std::filesystem::path(argv[1]));
+  std::ifstream in(argv[2]);
+  double header_difference = 0, file_difference = 0, sink = 0;
+  std::map<std::string, std::pair<double, long>> seconds_and_predictions;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    fields >> name;
+    std::vector<double> x(set.at(name).features.size());
+    for (double& value : x) fields >> value;
+    double expected = 0;
+    fields >> expected;
+    header_difference = std::max(header_difference, std::abs(compiled(name).predict(x) / expected - 1));
+    file_difference = std::max(file_difference, std::abs(set.at(name).trees.predict(x) / expected - 1));
+
+    const ensemble_view model = compiled(name);
+    const auto start = std::chrono::steady_clock::now();
+    for (int repeat = 0; repeat < 1000; ++repeat) {
+      x[0] += 1e-9;  // keeps the compiler from hoisting the prediction out of the loop
+      sink += model.predict(x);
+    }
+    auto& [seconds, predictions] = seconds_and_predictions[name];
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    predictions += 1000;
+  }
+  std::printf("%%.3g %%.3g %%d\\n", header_difference, file_difference, sink > 0);
+  for (const auto& [name, cost] : seconds_and_predictions)
+    std::printf("%%s %%.0f\\n", name.c_str(), 1e9 * cost.first / cost.second);
+}
+"""
+
+
+def check_cpp_agrees(workdir: Path, args: argparse.Namespace, rows: list[dict],
+                     predictions: list[dict]) -> None:
+    names = sorted({f"{r['op']}/{r['side']}" for r in predictions})
+    dispatch = "\n".join(
+        f'  if (name == "{n}") return models::synthetic::{train_predictor.cpp_identifier(n)}::model;'
+        for n in names)
+    (workdir / "check.cpp").write_text(CHECK_PROGRAM % {"dispatch": dispatch})
+
+    by_row = {int(r["row"]): r for r in predictions}
+    with open(workdir / "checks.txt", "w") as checks:
+        for line, row in enumerate(rows, start=2):
+            features = [row[f] for f in FEATURES if row[f]]  # the trainer's column order
+            checks.write(f"{row['op']}/{row['side']} {' '.join(features)} {by_row[line]['final_us']}\n")
+
+    program = workdir / "check"
+    subprocess.run([args.cxx, "-std=c++20", "-O2", "-I", str(args.include), "-I", str(workdir),
+                    str(workdir / "check.cpp"), "-o", str(program)], check=True)
+    output = subprocess.run([str(program), str(workdir / "synthetic.model"),
+                             str(workdir / "checks.txt")],
+                            check=True, capture_output=True, text=True).stdout.splitlines()
+    header_difference, file_difference = map(float, output[0].split()[:2])
+    print(f"C++ vs scikit-learn, largest relative difference: header {header_difference:.2g}, "
+          f"model file {file_difference:.2g}")
+    for line in output[1:]:
+        name, nanoseconds = line.split()
+        print(f"{name}: {nanoseconds} ns per prediction")
+    assert header_difference <= MAX_RELATIVE_DIFFERENCE
+    assert file_difference <= MAX_RELATIVE_DIFFERENCE
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
+    parser.add_argument("--include", type=Path, default=HERE.parent / "include")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as directory:
+        workdir = Path(directory)
+        write_synthetic_csv(workdir / "calibration.csv", random.Random(1))
+        status = train_predictor.main([
+            str(workdir / "calibration.csv"), "--model", str(workdir / "synthetic.model"),
+            "--header", str(workdir / "synthetic_models.hpp"), "--name", "synthetic",
+            "--predictions", str(workdir / "predictions.csv")])
+        assert status == 0, f"train_predictor exited with {status}"
+
+        with open(workdir / "predictions.csv", newline="") as file:
+            predictions = list(csv.DictReader(file))
+        with open(workdir / "calibration.csv", newline="") as file:
+            rows = list(csv.DictReader(file))
+        check_held_out_accuracy(predictions)
+        check_cpp_agrees(workdir, args, rows, predictions)
+    print("test_train_predictor: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

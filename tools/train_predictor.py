@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""Trains the planner's execution-time predictors from calibration measurements.
+
+Input: a CSV with the header `op,side,shape_id,<feature columns...>,time_us`, one row per
+measurement. Each (op, side) pair, e.g. conv/gpu, gets its own model over the feature columns
+that are filled in for it (ops may use different columns and leave the others empty).
+
+Models are tree ensembles fitted to log(time_us), scored on whole held-out shapes (never on rows
+of a shape seen in training), then refitted on all rows and exported as
+  --model FILE   the run-time text format of include/coexec/predict/model_file.hpp, and/or
+  --header FILE  a C++ header of constexpr arrays, the format of
+                 include/coexec/predict/models/example.hpp (namespace models::<--name>).
+Ensembles stay small (--max-trees, --max-depth) because the planner makes 10-20 predictions
+per new shape within about 20 us; the predict cost is reported as node visits per prediction.
+"""
+
+import argparse
+import csv
+import json
+import math
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.tree import DecisionTreeRegressor
+
+KEY_COLUMNS = ("op", "side", "shape_id")
+TARGET_COLUMN = "time_us"
+KINDS = ("gbt", "forest", "tree")
+# Ensemble kind names of the C++ side (ensemble_kind).
+EXPORTED_KIND = {"gbt": "boosted", "forest": "forest", "tree": "tree"}
+# Exported leaves and thresholds are floats, so the export may differ from scikit-learn by
+# float rounding; anything beyond this is an export bug.
+EXPORT_TOLERANCE = 1e-4
+
+
+class InputError(Exception):
+    """A problem with the input data or arguments, reported without a traceback."""
+
+
+@dataclass
+class Group:
+    """The measurements of one (op, side) pair."""
+
+    name: str  # "op/side", the model's name
+    features: list[str]
+    x: np.ndarray  # rows x features
+    time_us: np.ndarray
+    shapes: np.ndarray  # shape_id of each row
+    rows: np.ndarray  # CSV line of each row
+
+
+@dataclass
+class Evaluation:
+    kind: str
+    test: np.ndarray  # indices of the held-out rows
+    predicted_us: np.ndarray  # predictions for the held-out rows
+
+    def relative_errors(self, group: Group) -> np.ndarray:
+        actual = group.time_us[self.test]
+        return np.abs(self.predicted_us - actual) / actual
+
+    def mape(self, group: Group) -> float:
+        return float(np.mean(self.relative_errors(group)))
+
+    def within_10_percent(self, group: Group) -> float:
+        return float(np.mean(self.relative_errors(group) <= 0.10))
+
+
+@dataclass
+class Tree:
+    """One tree in the layout of coexec::predict::node: children are tree-local indices,
+    leaves have feature -1, splits go left when float32(x) <= threshold."""
+
+    feature: np.ndarray  # int32
+    threshold: np.ndarray  # float32
+    left: np.ndarray  # int32
+    right: np.ndarray  # int32
+    value: np.ndarray  # float32
+
+
+@dataclass
+class Ensemble:
+    """An exported model: what model_file.hpp and the generated header hold."""
+
+    kind: str  # ensemble_kind name
+    base_score: float
+    features: list[str]
+    trees: list[Tree]
+
+    def raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The C++ evaluator's raw() for each row, bit for bit, and the nodes it visits."""
+        x32 = x.astype(np.float32)
+        everyone = np.arange(len(x))
+        total = np.zeros(len(x))
+        visits = np.zeros(len(x), dtype=np.int64)
+        for tree in self.trees:
+            at = np.zeros(len(x), dtype=np.int64)
+            while True:
+                inner = tree.feature[at] >= 0
+                if not inner.any():
+                    break
+                rows, nodes = everyone[inner], at[inner]
+                go_left = x32[rows, tree.feature[nodes]] <= tree.threshold[nodes]
+                at[rows] = np.where(go_left, tree.left[nodes], tree.right[nodes])
+                visits += inner
+            total += tree.value[at].astype(np.float64)
+        if self.kind == "forest":
+            total /= len(self.trees)
+        return self.base_score + total, visits
+
+    def max_depth(self) -> int:
+        def depth(tree: Tree, at: int) -> int:
+            if tree.feature[at] < 0:
+                return 0
+            return 1 + max(depth(tree, tree.left[at]), depth(tree, tree.right[at]))
+
+        return max(depth(tree, 0) for tree in self.trees)
+
+
+# ---------------------------------------------------------------------------------- input
+
+
+def read_groups(path: Path) -> list[Group]:
+    with open(path, newline="") as file:
+        reader = csv.reader(file)
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in (*KEY_COLUMNS, TARGET_COLUMN) if c not in header]
+        if missing:
+            raise InputError(f"{path}: header lacks column(s) {', '.join(missing)}")
+        feature_columns = [c for c in header if c not in (*KEY_COLUMNS, TARGET_COLUMN)]
+        if not feature_columns:
+            raise InputError(f"{path}: no feature columns")
+        rows_by_group: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise InputError(f"{path}:{line}: {len(row)} cells, header has {len(header)}")
+            cells = {name: cell.strip() for name, cell in zip(header, row)}
+            name = f"{cells['op']}/{cells['side']}"
+            check_name(name, f"{path}:{line}: model name")
+            rows_by_group.setdefault(name, []).append((line, cells))
+    if not rows_by_group:
+        raise InputError(f"{path}: no measurements")
+    return [make_group(path, name, rows_by_group[name], feature_columns)
+            for name in sorted(rows_by_group)]
+
+
+def make_group(path: Path, name: str, rows: list[tuple[int, dict[str, str]]],
+               feature_columns: list[str]) -> Group:
+    features = [c for c in feature_columns if all(cells[c] for _, cells in rows)]
+    for column in feature_columns:
+        if column not in features and any(cells[column] for _, cells in rows):
+            raise InputError(f"{path}: column {column} is filled in only some {name} rows")
+    if not features:
+        raise InputError(f"{path}: {name} rows have no filled-in feature column")
+    for feature in features:
+        check_name(feature, f"{path}: feature column")
+
+    def number(line: int, cells: dict[str, str], column: str) -> float:
+        try:
+            value = float(cells[column])
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputError(f"{path}:{line}: {column} is not a finite number")
+        return value
+
+    time_us = np.array([number(line, cells, TARGET_COLUMN) for line, cells in rows])
+    if (time_us <= 0).any():
+        line = rows[int(np.argmax(time_us <= 0))][0]
+        raise InputError(f"{path}:{line}: {TARGET_COLUMN} must be positive")
+    return Group(
+        name=name,
+        features=features,
+        x=np.array([[number(line, cells, f) for f in features] for line, cells in rows]),
+        time_us=time_us,
+        shapes=np.array([cells["shape_id"] for _, cells in rows]),
+        rows=np.array([line for line, _ in rows]),
+    )
+
+
+def check_name(name: str, what: str) -> None:
+    """Names must be what model_file.hpp accepts: 1-128 printable ASCII, no whitespace."""
+    if not 0 < len(name) <= 128 or not all("!" <= c <= "~" for c in name):
+        raise InputError(f"{what} {name!r} must be 1-128 printable ASCII characters, no spaces")
+
+
+# ------------------------------------------------------------------------------- training
+
+
+def make_estimator(kind: str, args: argparse.Namespace):
+    if kind == "gbt":
+        return GradientBoostingRegressor(n_estimators=args.max_trees, max_depth=args.max_depth,
+                                         learning_rate=args.learning_rate,
+                                         random_state=args.seed)
+    if kind == "forest":
+        return RandomForestRegressor(n_estimators=args.max_trees, max_depth=args.max_depth,
+                                     random_state=args.seed)
+    return DecisionTreeRegressor(max_depth=args.max_depth, random_state=args.seed)
+
+
+def evaluate(group: Group, kind: str, args: argparse.Namespace) -> Evaluation:
+    """Fits on the training shapes and predicts the held-out ones."""
+    splitter = GroupShuffleSplit(n_splits=1, test_size=args.test_share, random_state=args.seed)
+    train, test = next(splitter.split(group.x, groups=group.shapes))
+    estimator = make_estimator(kind, args).fit(group.x[train], np.log(group.time_us[train]))
+    return Evaluation(kind, test, np.exp(estimator.predict(group.x[test])))
+
+
+def export(estimator, kind: str, features: list[str]) -> Ensemble:
+    if kind == "gbt":
+        # scikit-learn predicts init + learning_rate * sum(trees); fold the rate into the leaves.
+        trees = [export_tree(t.tree_, estimator.learning_rate) for t in estimator.estimators_[:, 0]]
+        base_score = float(np.ravel(estimator.init_.constant_)[0])
+    elif kind == "forest":
+        trees = [export_tree(t.tree_, 1.0) for t in estimator.estimators_]
+        base_score = 0.0
+    else:
+        trees = [export_tree(estimator.tree_, 1.0)]
+        base_score = 0.0
+    return Ensemble(EXPORTED_KIND[kind], base_score, features, trees)
+
+
+def export_tree(tree, scale: float) -> Tree:
+    is_leaf = tree.children_left < 0
+    # scikit-learn compares float32 features with double thresholds; rounding each threshold
+    # down to float32 keeps every float32 input on the same side.
+    threshold = tree.threshold.astype(np.float32)
+    rounded_up = threshold.astype(np.float64) > tree.threshold
+    threshold[rounded_up] = np.nextafter(threshold[rounded_up], np.float32(-np.inf))
+    return Tree(
+        feature=np.where(is_leaf, -1, tree.feature).astype(np.int32),
+        threshold=np.where(is_leaf, np.float32(0), threshold).astype(np.float32),
+        left=np.where(is_leaf, 0, tree.children_left).astype(np.int32),
+        right=np.where(is_leaf, 0, tree.children_right).astype(np.int32),
+        value=np.where(is_leaf, scale * tree.value[:, 0, 0], 0).astype(np.float32),
+    )
+
+
+# -------------------------------------------------------------------------------- output
+
+
+def float_text(value) -> str:
+    """Shortest text that reads back as the same float32 (np.float32) or double (float)."""
+    return str(value) if isinstance(value, np.float32) else repr(float(value))
+
+
+def model_file_text(models: list[Ensemble], names: list[str], source: str) -> str:
+    lines = ["coexec-model 1", f"# trained by tools/train_predictor.py from {source}",
+             f"models {len(models)}"]
+    for name, model in zip(names, models):
+        lines.append(f"model {name} {len(model.features)} {' '.join(model.features)}")
+        lines.append(f"ensemble {model.kind} exp {float_text(model.base_score)} "
+                     f"{len(model.features)} {len(model.trees)}")
+        for tree in model.trees:
+            lines.append(f"tree {len(tree.feature)}")
+            for i in range(len(tree.feature)):
+                if tree.feature[i] < 0:
+                    lines.append(f"leaf {float_text(tree.value[i])}")
+                else:
+                    lines.append(f"split {tree.feature[i]} {float_text(tree.threshold[i])} "
+                                 f"{tree.left[i]} {tree.right[i]}")
+    return "\n".join(lines) + "\n"
+
+
+def header_text(namespace: str, models: list[Ensemble], names: list[str],
+                spot_checks: list[np.ndarray], source: str) -> str:
+    lines = [
+        "#pragma once",
+        f"// Model header generated by tools/train_predictor.py from {source}; regenerate it",
+        "// rather than edit it. Models predict time in us from features trained on log(time_us).",
+        "#include <array>",
+        "#include <cstdint>",
+        "#include <string_view>",
+        "",
+        '#include "coexec/predict/tree_ensemble.hpp"',
+        "",
+        f"namespace coexec::predict::models::{namespace} {{",
+        "",
+    ]
+    for name, model, spot in zip(names, models, spot_checks):
+        lines += model_header_lines(name, model, spot)
+        lines.append("")
+    lines.append(f"}}  // namespace coexec::predict::models::{namespace}")
+    return "\n".join(lines) + "\n"
+
+
+def model_header_lines(name: str, model: Ensemble, spot: np.ndarray) -> list[str]:
+    identifier = cpp_identifier(name)
+    roots = np.cumsum([0] + [len(t.feature) for t in model.trees[:-1]])
+    node_count = sum(len(t.feature) for t in model.trees)
+    features = ", ".join(json.dumps(f) for f in model.features)
+    spot_raw, _ = model.raw(spot[np.newaxis, :])
+    lines = [
+        f"namespace {identifier} {{",
+        f"inline constexpr std::string_view name = {json.dumps(name)};",
+        f"inline constexpr std::array<std::string_view, {len(model.features)}> features{{{features}}};",
+        *wrapped(f"inline constexpr std::array<std::int32_t, {len(roots)}> roots",
+                 [str(r) for r in roots]),
+        f"inline constexpr std::array<node, {node_count}> nodes{{{{",
+    ]
+    for index, tree in enumerate(model.trees):
+        lines.append(f"    // tree {index}")
+        for i in range(len(tree.feature)):
+            lines.append(f"    {{{tree.feature[i]}, {float_text(tree.threshold[i])}f, "
+                         f"{tree.left[i]}, {tree.right[i]}, {float_text(tree.value[i])}f}},")
+    lines += [
+        "}};",
+        "inline constexpr ensemble_view model{",
+        f"    .kind = ensemble_kind::{model.kind},",
+        "    .transform = output_transform::exp,",
+        f"    .base_score = {float_text(model.base_score)},",
+        f"    .feature_count = {len(model.features)},",
+        "    .roots = roots,",
+        "    .nodes = nodes,",
+        "};",
+        "static_assert(model.valid());",
+        "// Spot check against the trainer's own evaluation (raw is the value before the transform).",
+        f"static_assert(model.raw(std::array{{{', '.join(float_text(v) for v in spot)}}}) == "
+        f"{float_text(spot_raw[0])});",
+        f"}}  // namespace {identifier}",
+    ]
+    return lines
+
+
+def wrapped(declaration: str, items: list[str]) -> list[str]:
+    """`declaration{items};` on one line when it fits in 100 columns, else wrapped."""
+    line = f"{declaration}{{{', '.join(items)}}};"
+    if len(line) <= 100:
+        return [line]
+    body = textwrap.wrap(", ".join(items), width=96, initial_indent="    ",
+                         subsequent_indent="    ", break_on_hyphens=False)
+    return [f"{declaration}{{", *body[:-1], body[-1] + "};"]
+
+
+def cpp_identifier(name: str) -> str:
+    identifier = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return identifier if identifier[0].isalpha() else "_" + identifier
+
+
+def write_predictions(path: Path, groups: list[Group], evaluations: list[Evaluation],
+                      final_us: list[np.ndarray]) -> None:
+    """Every row's held-out-evaluation prediction (for held-out rows) and final-model
+    prediction, for plots and for checking exported models against scikit-learn."""
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["row", "op", "side", "shape_id", "held_out", TARGET_COLUMN,
+                         "held_out_us", "final_us"])
+        for group, evaluation, final in zip(groups, evaluations, final_us):
+            held_out = dict(zip(evaluation.test, evaluation.predicted_us))
+            op, side = group.name.split("/", 1)
+            for i in range(len(group.rows)):
+                writer.writerow([group.rows[i], op, side, group.shapes[i], int(i in held_out),
+                                 repr(float(group.time_us[i])),
+                                 repr(float(held_out[i])) if i in held_out else "",
+                                 repr(float(final[i]))])
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("csv", type=Path, help="calibration measurements")
+    parser.add_argument("--kind", choices=("auto", *KINDS), default="auto",
+                        help="ensemble kind; auto picks the lowest held-out MAPE per model")
+    parser.add_argument("--model", type=Path, help="write the run-time model file here")
+    parser.add_argument("--header", type=Path, help="write the generated C++ header here")
+    parser.add_argument("--name", help="namespace of the header's models (models::<name>)")
+    parser.add_argument("--predictions", type=Path, help="write per-row predictions (CSV) here")
+    # 32 trees of depth 5 take about 0.5 us per prediction, so a plan's 10-20 stay in budget.
+    parser.add_argument("--max-trees", type=int, default=32, help="trees per model")
+    parser.add_argument("--max-depth", type=int, default=5, help="depth of each tree")
+    parser.add_argument("--learning-rate", type=float, default=0.2, help="for gbt")
+    parser.add_argument("--test-share", type=float, default=0.2,
+                        help="share of shapes held out for evaluation")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.header and not (args.name and args.name.isascii() and args.name.isidentifier()):
+        parser.error("--header needs --name, a C++ identifier")
+    if not 1 <= args.max_trees <= 1000 or not 1 <= args.max_depth <= 16:
+        parser.error("--max-trees must be in [1, 1000] and --max-depth in [1, 16]")
+    if not 0 < args.test_share < 1:
+        parser.error("--test-share must be in (0, 1)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        groups = read_groups(args.csv)
+        identifiers = [cpp_identifier(g.name) for g in groups]
+        if len(set(identifiers)) != len(identifiers):
+            raise InputError("model names collide as C++ identifiers: " + ", ".join(identifiers))
+        for group in groups:
+            if len(set(group.shapes)) < 2:
+                raise InputError(f"{group.name} needs at least 2 shapes to hold some out")
+    except (InputError, OSError) as problem:
+        print(f"train_predictor: {problem}", file=sys.stderr)
+        return 2
+
+    kinds = KINDS if args.kind == "auto" else (args.kind,)
+    print(f"{'model':<12} {'kind':<7} {'shapes':>6} {'rows':>6} {'held out':>10} "
+          f"{'MAPE':>7} {'±10%':>7} {'trees':>5} {'depth':>5} {'visits':>7}")
+    models, evaluations, final_us, spot_checks = [], [], [], []
+    for group in groups:
+        candidates = [evaluate(group, kind, args) for kind in kinds]
+        best = min(candidates, key=lambda c: c.mape(group))
+        if len(candidates) > 1:
+            scores = ", ".join(f"{c.kind} {100 * c.mape(group):.1f}%" for c in candidates)
+            print(f"{group.name:<12} held-out MAPE by kind: {scores}")
+
+        estimator = make_estimator(best.kind, args).fit(group.x, np.log(group.time_us))
+        model = export(estimator, best.kind, group.features)
+        raw, visits = model.raw(group.x)
+        final = np.exp(estimator.predict(group.x))
+        mismatch = float(np.max(np.abs(np.exp(raw) - final) / final))
+        if mismatch > EXPORT_TOLERANCE:
+            raise RuntimeError(f"{group.name}: exported model differs from scikit-learn "
+                               f"by {mismatch:.2e} (relative)")
+
+        held_out = f"{len(set(group.shapes[best.test]))}/{len(best.test)}"
+        print(f"{group.name:<12} {best.kind:<7} {len(set(group.shapes)):>6} {len(group.x):>6} "
+              f"{held_out:>10} {100 * best.mape(group):>6.1f}% "
+              f"{100 * best.within_10_percent(group):>6.1f}% {len(model.trees):>5} "
+              f"{model.max_depth():>5} {visits.mean():>7.0f}")
+        models.append(model)
+        evaluations.append(best)
+        final_us.append(final)
+        spot_checks.append(group.x[0])
+
+    print("held out: shapes/rows never seen in training; visits: tree nodes a prediction "
+          "walks, mean over rows (the predict cost)")
+    names = [g.name for g in groups]
+    if args.model:
+        args.model.write_text(model_file_text(models, names, args.csv.name))
+    if args.header:
+        args.header.write_text(header_text(args.name, models, names, spot_checks, args.csv.name))
+    if args.predictions:
+        write_predictions(args.predictions, groups, evaluations, final_us)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,8 @@
 # Settings for building coexec's own tests, benchmarks, examples and tools.
 set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
 
 # Regenerates include/coexec/kernels/*.hpp from kernels/*.cl (the committed headers are checked
 # for staleness by a test).
@@ -27,6 +30,13 @@ if(COEXEC_BUILD_BENCH)
 endif()
 if(COEXEC_BUILD_EXAMPLES)
   add_subdirectory(examples)
+endif()
+option(COEXEC_BUILD_FUZZ "Build the libFuzzer targets (clang only)" OFF)
+if(COEXEC_BUILD_FUZZ)
+  add_executable(fuzz_model_file ${PROJECT_SOURCE_DIR}/fuzz/fuzz_model_file.cpp)
+  target_link_libraries(fuzz_model_file PRIVATE coexec_dev)
+  target_compile_options(fuzz_model_file PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  target_link_options(fuzz_model_file PRIVATE -fsanitize=fuzzer,address,undefined)
 endif()
 if(EXISTS ${PROJECT_SOURCE_DIR}/tools/CMakeLists.txt)
   add_subdirectory(tools)

@@ -1,0 +1,49 @@
+#pragma once
+// Shared by every bench_*.cpp: the --platform switch (pocl-<n>, nvidia, default; also
+// COEXEC_BENCH_PLATFORM) and a main() that strips it before Google Benchmark parses argv.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "coexec/runtime/platform.hpp"
+
+namespace coexec::bench {
+
+inline runtime::platform& current_platform() {
+  static runtime::platform p;
+  return p;
+}
+
+/// Parses and removes --platform=<name> from argv, then runs `register_all` and the benchmarks.
+template <class Register>
+int run_main(int argc, char** argv, Register&& register_all) {
+  std::string name = std::getenv("COEXEC_BENCH_PLATFORM") ? std::getenv("COEXEC_BENCH_PLATFORM") : "default";
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--platform=", 11) == 0) {
+      name = argv[i] + 11;
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  int count = static_cast<int>(args.size());
+  try {
+    current_platform() = runtime::platform::named(name);
+    benchmark::AddCustomContext("coexec_platform", name);
+    register_all();
+  } catch (const coexec::error& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+  benchmark::Initialize(&count, args.data());
+  if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace coexec::bench

@@ -1,0 +1,57 @@
+#pragma once
+// Named execution platforms: which OpenCL device plays "the GPU" and which cores run coexec's
+// CPU side. The emulated SoC ("pocl-<cores>") is how co-execution is measured on machines
+// without an integrated GPU: a PoCL CPU device is partitioned into a sub-device of half the
+// cores, and coexec's CPU threads get the other half, so the two sides never share a core.
+//
+//   pocl-<n>   PoCL sub-device of n/2 compute units + n/2 CPU threads on cores n/2 .. n-1
+//   nvidia     the NVIDIA GPU + every core for the CPU side
+//   default    select_device() (COEXEC_PLATFORM / COEXEC_DEVICE) + every core
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coexec/runtime/context.hpp"
+
+namespace coexec::runtime {
+
+struct platform {
+  std::string name = "default";
+  device_filter filter = device_filter::from_environment();
+  unsigned device_units = 0;  ///< sub-device size (0: whole device)
+  unsigned cpu_threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<int> cpu_cores;  ///< cores for the CPU threads (empty: not pinned)
+
+  /// The platform `name` describes; errc::invalid_argument for an unknown name.
+  static platform named(const std::string& name) {
+    platform p;
+    p.name = name;
+    if (name == "default" || name.empty()) return p;
+    if (name == "nvidia") {
+      p.filter = {"NVIDIA", ""};
+      return p;
+    }
+    if (name.rfind("pocl-", 0) == 0) {
+      unsigned cores = 0;
+      try {
+        cores = static_cast<unsigned>(std::stoul(name.substr(5)));
+      } catch (const std::exception&) {
+      }
+      require(cores >= 2 && cores % 2 == 0, "platform '" + name + "': pocl-<n> needs an even core count n >= 2");
+      p.filter = {"Portable Computing Language", ""};
+      p.device_units = cores / 2;
+      p.cpu_threads = cores / 2;
+      for (unsigned c = cores / 2; c < cores; ++c) p.cpu_cores.push_back(static_cast<int>(c));
+      return p;
+    }
+    throw error(errc::invalid_argument, "unknown platform '" + name + "' (expected pocl-<n>, nvidia or default)");
+  }
+
+  /// A context on this platform's device (partitioned for the emulated SoC).
+  context make_context(context_options options = {}) const {
+    options.sub_device_units = device_units;
+    return context(select_device(filter), std::move(options));
+  }
+};
+
+}  // namespace coexec::runtime

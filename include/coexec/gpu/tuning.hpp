@@ -1,0 +1,320 @@
+#pragma once
+// Choosing a gemm_config: built-in defaults per device family and shape class (no tuning
+// needed), and an optional tuner that times a few candidates on the device, keeps the fastest
+// in memory and in a small text file next to the binary cache.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "coexec/detail/hash.hpp"
+#include "coexec/gpu/gemm.hpp"
+#include "coexec/runtime/binary_cache.hpp"
+
+namespace coexec::gpu {
+
+/// Rows decide the kernel: few rows are memory bound (gemv), many are compute bound.
+enum class shape_class { gemv, small_m, large_m };
+
+constexpr const char* to_string(shape_class c) noexcept {
+  switch (c) {
+    case shape_class::gemv: return "gemv";
+    case shape_class::small_m: return "small_m";
+    case shape_class::large_m: return "large_m";
+  }
+  return "unknown";
+}
+
+constexpr shape_class classify(std::size_t m) noexcept {
+  return m <= 8 ? shape_class::gemv : m <= 64 ? shape_class::small_m : shape_class::large_m;
+}
+
+/// A problem the tuner times for `c`: BERT-like widths, small enough for a few seconds of tuning.
+constexpr gemm_shape representative_shape(shape_class c) noexcept {
+  switch (c) {
+    case shape_class::gemv: return {1, 2048, 2048};
+    case shape_class::small_m: return {16, 1536, 768};
+    case shape_class::large_m: return {128, 1024, 768};
+  }
+  return {};
+}
+
+enum class device_family { nvidia, amd, intel_gpu, adreno, mali, cpu, unknown };
+
+inline device_family classify(const runtime::capabilities& caps) {
+  const auto has = [](const std::string& text, const char* word) { return text.find(word) != std::string::npos; };
+  if (caps.is_cpu) return device_family::cpu;
+  if (caps.is_nvidia()) return device_family::nvidia;
+  if (has(caps.vendor, "Advanced Micro Devices") || has(caps.vendor, "AMD")) return device_family::amd;
+  if (has(caps.vendor, "Intel") && caps.is_gpu) return device_family::intel_gpu;
+  if (has(caps.vendor, "QUALCOMM") || has(caps.name, "Adreno")) return device_family::adreno;
+  if (has(caps.vendor, "ARM") || has(caps.name, "Mali")) return device_family::mali;
+  return device_family::unknown;
+}
+
+namespace detail {
+
+/// Configs in the order the tuner tries them; the first is the untuned default. Widths are
+/// written for float (panel of 16) and scaled to the panel width of T.
+template <class T>
+std::vector<gemm_config> candidate_list(device_family family, bool local_is_global, shape_class c) {
+  constexpr unsigned nr = memory::panel_width<T>;      // 16 float, 8 double
+  constexpr unsigned half = nr / 2, quarter = nr / 4;  // vector widths within a panel
+  const bool cpu_like = family == device_family::cpu || family == device_family::mali ||
+                        (family == device_family::unknown && local_is_global);
+  if (cpu_like) {
+    // A work-item is a CPU micro-kernel: micro_m rows x one vector of the panel.
+    const unsigned vw = family == device_family::mali ? quarter : nr;
+    if (c == shape_class::gemv)
+      return {gemm_config::gemv(8, nr, vw, 1), gemm_config::gemv(8, nr, half, 1),
+              gemm_config::register_blocked(8, 2 * nr, 8, vw)};
+    if (c == shape_class::small_m)
+      return {gemm_config::register_blocked(16, 2 * nr, 4, vw), gemm_config::register_blocked(18, 2 * nr, 6, vw),
+              gemm_config::register_blocked(16, 4 * nr, 8, half), gemm_config::register_blocked(16, nr, 4, vw)};
+    return {gemm_config::register_blocked(48, 4 * nr, 6, vw), gemm_config::register_blocked(24, 2 * nr, 6, vw),
+            gemm_config::register_blocked(64, 4 * nr, 4, vw), gemm_config::register_blocked(96, 2 * nr, 8, half),
+            gemm_config::register_blocked(64, 4 * nr, 8, half)};
+  }
+  if (c == shape_class::gemv) {
+    const unsigned split = family == device_family::adreno ? 16 : 64;
+    return {gemm_config::gemv(8, nr, 4, split), gemm_config::gemv(8, nr, 4, split * 2),
+            gemm_config::gemv(8, nr, 2, split), gemm_config::gemv(8, nr, 4, split / 2)};
+  }
+  if (family == device_family::adreno)  // 64-work-item groups, modest local memory
+    return {gemm_config::local(32, 2 * nr, 8, 4, 4, 4), gemm_config::local(16, 2 * nr, 16, 2, 4, 4),
+            gemm_config::local(32, 4 * nr, 8, 4, 8, 4)};
+  if (c == shape_class::small_m)  // few row tiles: small column tiles keep every compute unit busy
+    return {gemm_config::local(16, 2 * nr, 32, 2, 4, 4), gemm_config::local(16, 4 * nr, 16, 2, 8, 4),
+            gemm_config::local(32, 2 * nr, 16, 4, 4, 4), gemm_config::local(16, 2 * nr, 16, 1, 4, 4)};
+  return {gemm_config::local(64, 4 * nr, 16, 4, 8, 4), gemm_config::local(32, 4 * nr, 16, 4, 8, 4),
+          gemm_config::local(64, 8 * nr, 16, 8, 8, 4), gemm_config::local(32, 2 * nr, 32, 4, 4, 4),
+          gemm_config::local(64, 4 * nr, 32, 8, 8, 4)};
+}
+
+}  // namespace detail
+
+/// The candidates the tuner times on `caps` for `c`, those the device cannot run left out;
+/// the first is default_config.
+template <class T>
+std::vector<gemm_config> candidates(const runtime::capabilities& caps, shape_class c) {
+  std::vector<gemm_config> valid;
+  for (const gemm_config& config : detail::candidate_list<T>(classify(caps), caps.local_mem_is_global, c)) {
+    try {
+      config.validate(memory::panel_width<T>, sizeof(T), caps);
+      valid.push_back(config);
+    } catch (const error&) {
+    }
+  }
+  if (valid.empty())  // a tiny device: one panel, 4 work-items, no local memory
+    valid.push_back(gemm_config::register_blocked(4, memory::panel_width<T>, 4, memory::panel_width<T> / 4));
+  return valid;
+}
+
+/// The untuned choice for `caps` and `c`.
+template <class T>
+gemm_config default_config(const runtime::capabilities& caps, shape_class c) {
+  return candidates<T>(caps, c).front();
+}
+
+/// Times candidates and remembers the fastest per device, element type and shape class: in
+/// memory for the tuner's lifetime and in `<directory>/gemm-tuning-<key>.txt`, keyed by
+/// platform, device name, CL_DRIVER_VERSION and coexec version. Thread-safe.
+class tuner {
+ public:
+  /// An empty `directory` keeps choices in memory only. `budget` bounds one tune(): candidates
+  /// after it ran out are not tried (the default always is).
+  explicit tuner(std::filesystem::path directory = runtime::binary_cache::default_directory(),
+                 std::chrono::milliseconds budget = std::chrono::seconds(3))
+      : directory_(std::move(directory)), budget_(budget) {}
+
+  /// The remembered choice, else a fresh tune().
+  template <class T>
+  gemm_config config(const runtime::context& ctx, shape_class c) {
+    if (auto known = cached<T>(ctx, c)) return *known;
+    return tune<T>(ctx, c);
+  }
+
+  /// The remembered choice (memory, then disk), never tuning.
+  template <class T>
+  std::optional<gemm_config> cached(const runtime::context& ctx, shape_class c) {
+    const std::string key = entry_key<T>(c);
+    std::lock_guard lock(mutex_);
+    auto& entries = device_entries(ctx);
+    if (auto found = entries.find(key); found != entries.end()) return found->second;
+    return std::nullopt;
+  }
+
+  /// Times every candidate (within the budget) on representative_shape(c), skipping any that
+  /// computes a wrong result, and remembers the fastest.
+  template <class T>
+  gemm_config tune(const runtime::context& ctx, shape_class c) {
+    const auto start = std::chrono::steady_clock::now();
+    trial<T> problem(ctx, representative_shape(c));
+    gemm_config best = default_config<T>(ctx.caps(), c);
+    double best_seconds = std::numeric_limits<double>::infinity();
+    for (const gemm_config& candidate : candidates<T>(ctx.caps(), c)) {
+      if (best_seconds < std::numeric_limits<double>::infinity() && std::chrono::steady_clock::now() - start > budget_) break;
+      if (auto seconds = problem.time(candidate); seconds && *seconds < best_seconds) {
+        best = candidate;
+        best_seconds = *seconds;
+      }
+    }
+    std::lock_guard lock(mutex_);
+    device_entries(ctx)[entry_key<T>(c)] = best;
+    save(ctx);
+    return best;
+  }
+
+  /// The file holding `ctx`'s choices (empty without a directory).
+  std::filesystem::path file(const runtime::context& ctx) const {
+    if (directory_.empty()) return {};
+    char name[48];
+    std::snprintf(name, sizeof name, "gemm-tuning-%016llx.txt",
+                  static_cast<unsigned long long>(coexec::detail::fnv1a(device_key(ctx.caps()))));
+    return directory_ / name;
+  }
+
+ private:
+  using entries = std::map<std::string, gemm_config>;  // "<type> <shape class>" -> config
+
+  /// One representative problem in device buffers (any device, SVM or not), with a sampled
+  /// double-precision reference.
+  template <class T>
+  struct trial {
+    trial(const runtime::context& ctx, gemm_shape s) : context(ctx), shape(s) {
+      std::mt19937 rng(7);
+      std::uniform_real_distribution<T> dist(T(-1), T(1));
+      x.resize(s.m * s.k);
+      w.resize(s.n * s.k);
+      for (T& v : x) v = dist(rng);
+      for (T& v : w) v = dist(rng);
+      std::vector<T> packed(memory::packed_size<T>(s.n, s.k));
+      memory::pack_panels(w.data(), s.n, s.k, packed.data());
+      x_dev = make_buffer<T>(ctx, x.size());
+      w_dev = make_buffer<T>(ctx, packed.size());
+      y_dev = make_buffer<T>(ctx, s.m * s.n);
+      write_rows(ctx, x_dev, 0, x.data(), 1, x.size(), x.size());
+      write_rows(ctx, w_dev, 0, packed.data(), 1, packed.size(), packed.size()).wait();
+    }
+
+    /// Best of a few runs in seconds; nullopt when `config` fails to build or computes wrongly.
+    std::optional<double> time(const gemm_config& config) {
+      try {
+        gemm_launcher<T> launcher(context, config, activation::none, false);
+        sync::completion done(context, sync::completion::mode::event_polling);
+        const gemm_operands<T> ops{{x_dev}, shape.k, {w_dev}, {}, {y_dev}, shape.n};
+        done.wait(launcher.enqueue(ops, shape, done));  // also the warm-up
+        if (!correct()) return std::nullopt;
+        double best = std::numeric_limits<double>::infinity();
+        for (int run = 0; run < 5; ++run) {
+          const auto start = std::chrono::steady_clock::now();
+          done.wait(launcher.enqueue(ops, shape, done));
+          best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+        return best;
+      } catch (const error&) {
+        return std::nullopt;
+      }
+    }
+
+    bool correct() {
+      std::vector<T> y(shape.m * shape.n);
+      read_rows(context, y_dev, 0, y.data(), 1, y.size(), y.size()).wait();
+      std::mt19937 rng(11);
+      for (int sample = 0; sample < 64; ++sample) {
+        const std::size_t r = rng() % shape.m, j = sample == 0 ? shape.n - 1 : rng() % shape.n;
+        double dot = 0, magnitude = 0;
+        for (std::size_t kk = 0; kk < shape.k; ++kk) {
+          dot += double(x[r * shape.k + kk]) * double(w[j * shape.k + kk]);
+          magnitude += std::abs(double(x[r * shape.k + kk]) * double(w[j * shape.k + kk]));
+        }
+        const double tolerance = 2.0 * double(shape.k) * std::numeric_limits<T>::epsilon() * magnitude;
+        if (!(std::abs(double(y[r * shape.n + j]) - dot) <= tolerance)) return false;
+      }
+      return true;
+    }
+
+    runtime::context context;
+    gemm_shape shape;
+    std::vector<T> x, w;
+    cl::Buffer x_dev, w_dev, y_dev;
+  };
+
+  static std::string device_key(const runtime::capabilities& caps) {
+    return caps.platform_name + " | " + caps.name + " | " + caps.driver_version + " | coexec " + COEXEC_VERSION_STRING;
+  }
+
+  template <class T>
+  static std::string entry_key(shape_class c) {
+    return std::string(std::is_same_v<T, float> ? "float " : "double ") + to_string(c);
+  }
+
+  /// The entries of `ctx`'s device, read from disk on first use. Call with mutex_ held.
+  entries& device_entries(const runtime::context& ctx) {
+    const std::string key = device_key(ctx.caps());
+    if (auto found = devices_.find(key); found != devices_.end()) return found->second;
+    return devices_[key] = load(file(ctx), key);
+  }
+
+  // File format: a header line "# coexec gemm tuning: <device key>", then one line per choice:
+  //   <type> <shape class> <family> tile_m=.. tile_n=.. tile_k=.. micro_m=.. micro_n=.. vector_width=.. k_split=..
+  static entries load(const std::filesystem::path& path, const std::string& key) {
+    entries loaded;
+    std::ifstream in(path);
+    std::string line;
+    if (path.empty() || !std::getline(in, line) || line != header(key)) return loaded;  // absent, or a hash collision
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string type, shape, family;
+      gemm_config config;
+      if (!(fields >> type >> shape >> family)) continue;
+      config.family = family == "local" ? gemm_family::local : family == "gemv" ? gemm_family::gemv : gemm_family::register_blocked;
+      for (auto [name, field] : {std::pair{"tile_m=", &config.tile_m}, std::pair{"tile_n=", &config.tile_n},
+                                 std::pair{"tile_k=", &config.tile_k}, std::pair{"micro_m=", &config.micro_m},
+                                 std::pair{"micro_n=", &config.micro_n}, std::pair{"vector_width=", &config.vector_width},
+                                 std::pair{"k_split=", &config.k_split}}) {
+        std::string token;
+        if (fields >> token && token.rfind(name, 0) == 0) *field = static_cast<unsigned>(std::stoul(token.substr(std::string(name).size())));
+      }
+      if (fields) loaded[type + " " + shape] = config;
+    }
+    return loaded;
+  }
+
+  /// Best effort, like the binary cache: written through a temporary file and a rename.
+  void save(const runtime::context& ctx) const {
+    const auto path = file(ctx);
+    if (path.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(directory_, ec);
+    auto temporary = path;
+    temporary += ".tmp" + std::to_string(std::random_device{}());
+    {
+      std::ofstream out(temporary);
+      out << header(device_key(ctx.caps())) << "\n";
+      for (const auto& [key, config] : devices_.at(device_key(ctx.caps()))) out << key << " " << config.to_string() << "\n";
+      if (!out) return;
+    }
+    std::filesystem::rename(temporary, path, ec);
+    if (ec) std::filesystem::remove(temporary, ec);
+  }
+
+  static std::string header(const std::string& key) { return "# coexec gemm tuning: " + key; }
+
+  std::filesystem::path directory_;
+  std::chrono::milliseconds budget_;
+  std::mutex mutex_;
+  std::map<std::string, entries> devices_;  // device key -> its choices
+};
+
+}  // namespace coexec::gpu

@@ -64,3 +64,5 @@ endif()
 if(EXISTS ${PROJECT_SOURCE_DIR}/tools/CMakeLists.txt)
   add_subdirectory(tools)
 endif()
+
+include(${PROJECT_SOURCE_DIR}/cmake/docs.cmake)

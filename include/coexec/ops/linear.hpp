@@ -1,0 +1,232 @@
+#pragma once
+// coexec::ops::linear — y[M,N] = act(x[M,K] * W[N,K]^T + bias), co-executed: the CPU computes
+// output channels [0, split) on a thread pool while the device computes [split, N), both
+// straight into the same output. Nothing is copied or merged afterwards.
+//
+//   CpuKernel  cpu::packed_gemm (default, coexec's own) or cpu::cblas_gemm (any CBLAS), or yours:
+//              void operator()(cpu::thread_pool&, const cpu::gemm_args<T>&, size_t n_begin, size_t n_end)
+//   Planner    plan::grid_search (the oracle) or any type with
+//              size_t choose(const gemm_shape&, Op&) returning the split for a shape
+//
+// Memory: on fine-grained SVM devices x and y must be SVM allocations of the operator's context
+// (svm_vector / svm_allocator); the device reads and writes them in place. Elsewhere (discrete
+// GPUs) x and y are ordinary host memory: the device's rows of x are copied in and its columns
+// of y copied back, and the completion is the copy-back's event.
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "coexec/activation.hpp"
+#include "coexec/cpu/gemm.hpp"
+#include "coexec/cpu/thread_pool.hpp"
+#include "coexec/gpu/gemm.hpp"
+#include "coexec/gpu/tuning.hpp"
+#include "coexec/ops/split_weights.hpp"
+#include "coexec/plan/grid_search.hpp"
+#include "coexec/sync/completion.hpp"
+
+namespace coexec::ops {
+
+struct linear_options {
+  activation act = activation::none;
+  /// svm_counter where the device supports it; event_polling forces the fallback.
+  sync::completion::mode completion = sync::completion::mode::svm_counter;
+  std::chrono::nanoseconds timeout = sync::default_timeout;
+  /// Share weights, x and y in fine-grained SVM where the device has it. false takes the
+  /// discrete-GPU path (device-resident weight slice, x and y staged) on any device.
+  bool shared_memory = true;
+};
+
+template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::grid_search>
+class linear {
+ public:
+  static constexpr std::size_t panel_width = memory::panel_width<T>;
+
+  /// `weights` holds W[N,K] row-major, `bias` N values or nothing. Both are copied (packed) once.
+  linear(const runtime::context& ctx, cpu::thread_pool& pool, std::size_t n, std::size_t k, std::span<const T> weights,
+         std::span<const T> bias = {}, linear_options options = {})
+      : context_(ctx), pool_(&pool), n_(n), k_(k), options_(options),
+        // Staged (non-SVM) runs end with a copy back that only its event reports.
+        completion_(ctx, options.shared_memory && ctx.caps().svm_fine ? options.completion
+                                                                      : sync::completion::mode::event_polling),
+        weights_((validate_weights(n, k, weights, bias), ctx), weights.data(), n, k, options.shared_memory) {
+    if constexpr (CpuKernel::needs_raw_weights) raw_weights_.assign(weights.begin(), weights.end());
+    if (!bias.empty()) {
+      host_bias_.assign(bias.begin(), bias.end());
+      if (weights_.shared()) {
+        shared_bias_.emplace(ctx, n);
+        std::copy(bias.begin(), bias.end(), shared_bias_->data());
+      } else {
+        device_bias_ = gpu::make_buffer<T>(ctx, n, CL_MEM_READ_ONLY);
+        detail::check(ctx.queue().enqueueWriteBuffer(device_bias_, CL_TRUE, 0, n * sizeof(T), bias.data()), "clEnqueueWriteBuffer(bias)");
+      }
+    }
+  }
+
+  std::size_t columns() const noexcept { return n_; }
+  std::size_t depth() const noexcept { return k_; }
+  gemm_shape shape(std::size_t m) const noexcept { return {m, n_, k_}; }
+  /// Split points are multiples of this (both sides read whole weight panels).
+  std::size_t split_granule() const noexcept { return panel_width; }
+  Planner& planner() noexcept { return planner_; }
+  const runtime::context& context() const noexcept { return context_; }
+  sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }
+  /// True when x, y and the weights are shared with the device in fine-grained SVM.
+  bool shared_memory() const noexcept { return weights_.shared(); }
+
+  /// Runs with the planner's split for this shape (the first call of a shape may plan).
+  void operator()(const T* x, std::size_t m, T* y) {
+    validate_io(x, m, y);
+    bound_call call{*this, x, m, y};
+    run(x, m, y, planner_.choose(shape(m), call));
+  }
+
+  /// Runs with an explicit split: the CPU computes [0, split), the device [split, N).
+  /// `split` must be a multiple of split_granule() or N.
+  void operator()(const T* x, std::size_t m, T* y, std::size_t split) {
+    validate_io(x, m, y);
+    require(split <= n_ && (split % panel_width == 0 || split == n_),
+            "linear: split " + std::to_string(split) + " must be a multiple of " + std::to_string(panel_width) + " or N = " +
+                std::to_string(n_));
+    run(x, m, y, split);
+  }
+
+  /// Bytes of weights the operator holds (both sides), and that relative to the raw W.
+  std::size_t weight_bytes() const { return weights_.bytes() + raw_weights_.size() * sizeof(T); }
+  double weight_bytes_ratio() const { return static_cast<double>(weight_bytes()) / static_cast<double>(n_ * k_ * sizeof(T)); }
+
+ private:
+  // What a planner times: this operator on one call's buffers at a given split.
+  struct bound_call {
+    linear& op;
+    const T* x;
+    std::size_t m;
+    T* y;
+    std::size_t columns() const { return op.n_; }
+    std::size_t split_granule() const { return op.split_granule(); }
+    void run(std::size_t split) { op.run(x, m, y, split); }
+  };
+
+  static int validate_weights(std::size_t n, std::size_t k, std::span<const T> weights, std::span<const T> bias) {
+    require(n > 0 && k > 0, "linear: N and K must be positive (got N = " + std::to_string(n) + ", K = " + std::to_string(k) + ")");
+    require(weights.data() != nullptr && weights.size() == n * k,
+            "linear: weights must hold N*K = " + std::to_string(n * k) + " values, got " + std::to_string(weights.size()));
+    require(bias.empty() || bias.size() == n, "linear: bias must hold N = " + std::to_string(n) + " values, got " + std::to_string(bias.size()));
+    return 0;
+  }
+
+  void validate_io(const T* x, std::size_t m, const T* y) const {
+    require(m > 0, "linear: M must be positive");
+    require(x != nullptr, "linear: x is null");
+    require(y != nullptr, "linear: y is null");
+    require(reinterpret_cast<std::uintptr_t>(x) % alignof(T) == 0, "linear: x is not aligned to its element type");
+    require(reinterpret_cast<std::uintptr_t>(y) % alignof(T) == 0, "linear: y is not aligned to its element type");
+    if (weights_.shared()) {
+      require(context_.owns_svm(x, m * k_ * sizeof(T)),
+              "linear: x must be an SVM allocation of this operator's context holding M*K = " + std::to_string(m * k_) + " values");
+      require(context_.owns_svm(y, m * n_ * sizeof(T)),
+              "linear: y must be an SVM allocation of this operator's context holding M*N = " + std::to_string(m * n_) + " values");
+    }
+  }
+
+  void run(const T* x, std::size_t m, T* y, std::size_t split) {
+    weights_.cover(split);
+    cl::Event device_done = split < n_ ? enqueue_device(x, m, y, split) : cl::Event();
+    std::exception_ptr cpu_failure;
+    try {
+      cpu::gemm_args<T> args;
+      args.x = x;
+      args.ldx = k_;
+      args.panels = weights_.host_panels();
+      args.weights = raw_weights_.empty() ? nullptr : raw_weights_.data();
+      args.bias = host_bias_.empty() ? nullptr : host_bias_.data();
+      args.y = y;
+      args.ldy = n_;
+      args.shape = shape(m);
+      args.act = options_.act;
+      CpuKernel{}(*pool_, args, 0, split);
+    } catch (...) {
+      cpu_failure = std::current_exception();
+    }
+    // Always wait for the device, even after a CPU failure: it still writes into y.
+    if (device_done() != nullptr) completion_.wait(device_done, options_.timeout);
+    if (cpu_failure) std::rethrow_exception(cpu_failure);
+  }
+
+  cl::Event enqueue_device(const T* x, std::size_t m, T* y, std::size_t split) {
+    const std::size_t columns = n_ - split;
+    gpu::gemm_launcher<T>& launcher = launcher_for(m);
+    gpu::gemm_operands<T> ops;
+    ops.w = weights_.device_panels(split);
+    if (weights_.shared()) {
+      ops.x = gpu::device_ptr<const T>(x);
+      ops.ldx = k_;
+      if (shared_bias_) ops.bias = gpu::device_ptr<const T>(shared_bias_->data(), split);
+      ops.y = gpu::device_ptr<T>(y, split);
+      ops.ldy = n_;
+      return launcher.enqueue(ops, {m, columns, k_}, completion_);
+    }
+    // Discrete device: x in, the slice of y computed compactly, then copied into place.
+    ensure_staging(m, columns);
+    gpu::write_rows(context_, x_stage_, 0, x, m, k_, k_);
+    ops.x = gpu::device_ptr<const T>(x_stage_);
+    ops.ldx = k_;
+    if (device_bias_() != nullptr) ops.bias = gpu::device_ptr<const T>(device_bias_, split);
+    ops.y = gpu::device_ptr<T>(y_stage_);
+    ops.ldy = columns;
+    launcher.enqueue(ops, {m, columns, k_}, completion_);
+    cl::Event copied = gpu::read_rows(context_, y_stage_, 0, y + split, m, columns, n_);
+    detail::check(context_.queue().flush(), "clFlush");
+    return copied;
+  }
+
+  void ensure_staging(std::size_t m, std::size_t columns) {
+    if (x_stage_capacity_ < m * k_) {
+      x_stage_ = gpu::make_buffer<T>(context_, m * k_, CL_MEM_READ_ONLY);
+      x_stage_capacity_ = m * k_;
+    }
+    if (y_stage_capacity_ < m * columns) {
+      y_stage_ = gpu::make_buffer<T>(context_, m * n_, CL_MEM_WRITE_ONLY);
+      y_stage_capacity_ = m * n_;
+    }
+  }
+
+  gpu::gemm_launcher<T>& launcher_for(std::size_t m) {
+    const gpu::gemm_config config = gpu::default_config<T>(context_.caps(), gpu::classify(m));
+    auto found = launchers_.find(config);
+    if (found == launchers_.end())
+      found = launchers_.emplace(config, gpu::gemm_launcher<T>(context_, config, options_.act, !host_bias_.empty())).first;
+    return found->second;
+  }
+
+  struct config_less {
+    bool operator()(const gpu::gemm_config& a, const gpu::gemm_config& b) const { return a.to_string() < b.to_string(); }
+  };
+
+  runtime::context context_;
+  cpu::thread_pool* pool_;
+  std::size_t n_, k_;
+  linear_options options_;
+  sync::completion completion_;
+  split_weights<T> weights_;
+  std::vector<T> raw_weights_;  // only for CpuKernels that read W row-major (CBLAS)
+  std::vector<T> host_bias_;
+  std::optional<memory::svm_vector<T>> shared_bias_;
+  cl::Buffer device_bias_;
+  cl::Buffer x_stage_, y_stage_;
+  std::size_t x_stage_capacity_ = 0, y_stage_capacity_ = 0;
+  std::map<gpu::gemm_config, gpu::gemm_launcher<T>, config_less> launchers_;
+  Planner planner_;
+};
+
+}  // namespace coexec::ops
+
+namespace coexec {
+using ops::linear;
+using ops::linear_options;
+}  // namespace coexec

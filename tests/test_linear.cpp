@@ -1,0 +1,176 @@
+#include <algorithm>
+#include <random>
+
+#include "coexec/ops/linear.hpp"
+#include "linear_reference.hpp"
+#include "support.hpp"
+
+using namespace coexec;
+
+namespace {
+
+constexpr activation all_activations[] = {activation::none, activation::relu, activation::relu6, activation::gelu};
+
+// Split points of every class: CPU-only (N), device-only (0), an aligned middle, the last panel
+// boundary (a remainder tile on the device).
+std::vector<std::size_t> split_classes(std::size_t n, std::size_t granule) {
+  std::vector<std::size_t> splits{0, n};
+  if (n > granule) splits.push_back((n / 2) / granule * granule);
+  if (n > granule) splits.push_back((n - 1) / granule * granule);
+  std::sort(splits.begin(), splits.end());
+  splits.erase(std::unique(splits.begin(), splits.end()), splits.end());
+  return splits;
+}
+
+// Host buffers the operator can use on this device: SVM on fine-grained devices, else plain.
+template <class T>
+struct io_buffer {
+  io_buffer(const runtime::context& ctx, std::size_t count, bool shared = true) {
+    if (shared && ctx.caps().svm_fine) svm.emplace(ctx, count); else host.resize(count);
+  }
+  T* data() { return svm ? svm->data() : host.data(); }
+  std::optional<memory::svm_vector<T>> svm;
+  std::vector<T> host;
+};
+
+template <class T>
+void check_layer(const runtime::context& ctx, cpu::thread_pool& pool, std::size_t m, std::size_t n, std::size_t k,
+                 bool with_bias, activation act, sync::completion::mode mode, std::mt19937& rng, bool shared = true) {
+  CAPTURE(m);
+  CAPTURE(n);
+  CAPTURE(k);
+  CAPTURE(with_bias);
+  CAPTURE(static_cast<int>(act));
+  const auto w = test::random_values<T>(n * k, rng);
+  const auto b = test::random_values<T>(n, rng);
+  const auto xs = test::random_values<T>(m * k, rng);
+  linear_options options;
+  options.act = act;
+  options.completion = mode;
+  options.shared_memory = shared;
+  ops::linear<T> layer(ctx, pool, n, k, w, with_bias ? std::span<const T>(b) : std::span<const T>(), options);
+  io_buffer<T> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
+  std::copy(xs.begin(), xs.end(), x.data());
+  for (std::size_t split : split_classes(n, layer.split_granule())) {
+    CAPTURE(split);
+    std::fill(y.data(), y.data() + m * n, T(-777));
+    layer(x.data(), m, y.data(), split);
+    test::check_linear(xs.data(), w.data(), with_bias ? b.data() : nullptr, y.data(), m, n, k, act);
+  }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("linear matches the double reference for every split class and completion path", T, float, double) {
+  auto ctx = test::make_context();
+  if (std::is_same_v<T, double> && !ctx.caps().fp64) {
+    test::report_skip("linear<double>", "device '" + ctx.caps().name + "' has no fp64");
+    return;
+  }
+  cpu::thread_pool pool(2);
+  const unsigned seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  const std::size_t sizes[] = {1, 3, 17, 63, 64, 65, 1000, 4097};
+  std::size_t variant = 0;
+  for (std::size_t n : sizes) {
+    for (std::size_t k : sizes) {
+      for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{257}}) {
+        if (m * n * k > 300'000'000 / (sizeof(T) == 8 ? 4 : 1)) continue;  // keep the double reference affordable
+        const auto act = all_activations[variant % 4];
+        const bool with_bias = (variant / 4) % 2 == 0;
+        const auto mode = (variant / 2) % 2 == 0 ? sync::completion::mode::svm_counter : sync::completion::mode::event_polling;
+        const bool shared = variant % 3 != 2;  // every third layer takes the discrete-GPU data path
+        ++variant;
+        check_layer<T>(ctx, pool, m, n, k, with_bias, act, mode, rng, shared);
+      }
+    }
+  }
+  MESSAGE("checked " << variant << " layer shapes");
+}
+
+TEST_CASE("linear runs both completion paths") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(7);
+  for (auto mode : {sync::completion::mode::svm_counter, sync::completion::mode::event_polling}) {
+    const auto w = test::random_values<float>(64 * 32, rng);
+    ops::linear<float> layer(ctx, pool, 64, 32, w, {}, {.completion = mode});
+    if (mode == sync::completion::mode::svm_counter && !test::has_svm_flags(ctx))
+      test::report_skip("SVM counter completion", "no fine-grained SVM atomics on '" + ctx.caps().name + "'");
+    else
+      CHECK(layer.completion_mode() == mode);
+    check_layer<float>(ctx, pool, 5, 64, 32, true, activation::relu, mode, rng);
+  }
+}
+
+TEST_CASE("discrete-GPU data path: weight slices follow the split, x and y are staged") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(3);
+  const std::size_t m = 3, n = 1000, k = 40;
+  const auto w = test::random_values<float>(n * k, rng);
+  const auto b = test::random_values<float>(n, rng);
+  const auto xs = test::random_values<float>(m * k, rng);
+  ops::linear<float> layer(ctx, pool, n, k, w, b, {.shared_memory = false});
+  CHECK_FALSE(layer.shared_memory());
+  std::vector<float> y(m * n);
+  // Splits jump across the margin both ways, so panels move host -> device and back.
+  for (std::size_t split : {0, 992, 16, 512, 1000, 496, 0}) {
+    CAPTURE(split);
+    std::fill(y.begin(), y.end(), -1.0f);
+    layer(xs.data(), m, y.data(), split);
+    test::check_linear(xs.data(), w.data(), b.data(), y.data(), m, n, k, activation::none);
+    const double held = layer.weight_bytes_ratio();
+    CHECK(held < 1.2);  // each side holds its slice plus a margin, not two copies
+  }
+}
+
+TEST_CASE("grid_search picks the fastest timed split and caches it per shape") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(11);
+  const std::size_t m = 8, n = 256, k = 128;
+  const auto w = test::random_values<float>(n * k, rng);
+  const auto xs = test::random_values<float>(m * k, rng);
+  ops::linear<float> layer(ctx, pool, n, k, w);
+  io_buffer<float> x(ctx, m * k), y(ctx, m * n);
+  std::copy(xs.begin(), xs.end(), x.data());
+  layer(x.data(), m, y.data());
+  test::check_linear(xs.data(), w.data(), static_cast<const float*>(nullptr), y.data(), m, n, k, activation::none);
+  const auto curve = layer.planner().curve(layer.shape(m));
+  REQUIRE(curve.size() == n / layer.split_granule() + 1);  // 17 candidates: all timed
+  const auto best = std::min_element(curve.begin(), curve.end(), [](auto& a, auto& b) { return a.seconds < b.seconds; });
+  struct must_not_time {
+    std::size_t columns() const { return 256; }
+    std::size_t split_granule() const { return 16; }
+    void run(std::size_t) { FAIL("a cached plan must not be timed again"); }
+  } untimed;
+  CHECK(layer.planner().choose(layer.shape(m), untimed) == best->split);
+}
+
+TEST_CASE("linear rejects bad shapes, buffers and splits") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::vector<float> w(64 * 8, 0.5f), b(64, 0.f);
+  test::check_error([&] { ops::linear<float>(ctx, pool, 64, 8, std::span<const float>(w).first(10)); }, errc::invalid_argument);
+  test::check_error([&] { ops::linear<float>(ctx, pool, 0, 8, w); }, errc::invalid_argument);
+  test::check_error([&] { ops::linear<float>(ctx, pool, 64, 8, w, std::span<const float>(b).first(3)); }, errc::invalid_argument);
+  ops::linear<float> layer(ctx, pool, 64, 8, w, b);
+  io_buffer<float> x(ctx, 2 * 8), y(ctx, 2 * 64);
+  test::check_error([&] { layer(nullptr, 2, y.data(), 0); }, errc::invalid_argument);
+  test::check_error([&] { layer(x.data(), 2, nullptr, 0); }, errc::invalid_argument);
+  test::check_error([&] { layer(x.data(), 0, y.data(), 0); }, errc::invalid_argument);
+  test::check_error([&] { layer(x.data(), 2, y.data(), 5); }, errc::invalid_argument);   // misaligned split
+  test::check_error([&] { layer(x.data(), 2, y.data(), 80); }, errc::invalid_argument);  // beyond N
+  test::check_error([&] { layer(x.data(), 2, reinterpret_cast<float*>(reinterpret_cast<char*>(y.data()) + 1), 0); },
+                    errc::invalid_argument);  // misaligned
+  if (ctx.caps().svm_fine) {
+    test::check_error([&] { layer(x.data(), 3, y.data(), 0); }, errc::invalid_argument);  // x too small for M = 3
+    std::vector<float> plain(2 * 64);
+    test::check_error([&] { layer(x.data(), 2, plain.data(), 0); }, errc::invalid_argument);  // not SVM
+    auto other = test::make_context();
+    memory::svm_vector<float> foreign(other, 2 * 64);
+    test::check_error([&] { layer(x.data(), 2, foreign.data(), 0); }, errc::invalid_argument);  // another context
+  }
+}

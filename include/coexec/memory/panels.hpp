@@ -7,6 +7,7 @@
 // Both sides stream a panel as contiguous NR-wide vectors along k, so a split point that is a
 // multiple of NR moves between them without repacking.
 #include <algorithm>
+#include <compare>
 #include <cstddef>
 
 #include "coexec/error.hpp"
@@ -16,7 +17,7 @@ namespace coexec {
 /// Problem shape of y[M,N] = x[M,K] * W[N,K]^T, CUTLASS-style.
 struct gemm_shape {
   std::size_t m = 0, n = 0, k = 0;
-  friend constexpr bool operator==(const gemm_shape&, const gemm_shape&) = default;
+  friend constexpr auto operator<=>(const gemm_shape&, const gemm_shape&) = default;
 };
 
 namespace memory {

@@ -5,7 +5,7 @@
 //
 //   CpuKernel  cpu::packed_gemm (default, coexec's own) or cpu::cblas_gemm (any CBLAS), or yours:
 //              void operator()(cpu::thread_pool&, const cpu::gemm_args<T>&, size_t n_begin, size_t n_end)
-//   Planner    plan::grid_search (the oracle) or any type with
+//   Planner    plan::grid_search<gemm_shape> (the oracle) or any type with
 //              size_t choose(const gemm_shape&, Op&) returning the split for a shape
 //
 // Memory: on fine-grained SVM devices x and y must be SVM allocations of the operator's context
@@ -42,7 +42,16 @@ struct linear_options {
   bool shared_memory = true;
 };
 
-template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::grid_search>
+/// What one co-executed run measured. The device time runs from its enqueue to its completion
+/// as seen by the host; when the device finished before the CPU part, the host only saw it at
+/// the CPU's end, so `device_seconds` is then an upper bound (`device_exact` false).
+struct run_record {
+  std::size_t split = 0;
+  double cpu_seconds = 0, device_seconds = 0, total_seconds = 0;
+  bool device_exact = true;
+};
+
+template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::grid_search<gemm_shape>>
 class linear {
  public:
   static constexpr std::size_t panel_width = memory::panel_width<T>;
@@ -84,6 +93,8 @@ class linear {
     validate_io(x, m, y);
     bound_call call{*this, x, m, y};
     run(x, m, y, planner_.choose(shape(m), call));
+    // Planners that learn from measurements (online correction) see every planned run.
+    if constexpr (requires { planner_.observe(shape(m), last_run_); }) planner_.observe(shape(m), last_run_);
   }
 
   /// Runs with an explicit split: the CPU computes [0, split), the device [split, N).
@@ -95,6 +106,9 @@ class linear {
                 std::to_string(n_));
     run(x, m, y, split);
   }
+
+  /// What the last run measured.
+  const run_record& last_run() const noexcept { return last_run_; }
 
   /// Bytes of weights the operator holds (both sides), and that relative to the raw W.
   std::size_t weight_bytes() const { return weights_.bytes() + raw_weights_.size() * sizeof(T); }
@@ -135,8 +149,11 @@ class linear {
   }
 
   void run(const T* x, std::size_t m, T* y, std::size_t split) {
+    using clock = std::chrono::steady_clock;
     weights_.cover(split);
+    const auto start = clock::now();
     cl::Event device_done = split < n_ ? enqueue_device(x, m, y, split) : cl::Event();
+    const auto cpu_start = clock::now();
     std::exception_ptr cpu_failure;
     try {
       cpu::gemm_args<T> args;
@@ -153,9 +170,15 @@ class linear {
     } catch (...) {
       cpu_failure = std::current_exception();
     }
+    const auto cpu_end = clock::now();
     // Always wait for the device, even after a CPU failure: it still writes into y.
+    const bool device_first = device_done() != nullptr && completion_.ready(device_done);
     if (device_done() != nullptr) completion_.wait(device_done, options_.timeout);
     if (cpu_failure) std::rethrow_exception(cpu_failure);
+    const auto end = clock::now();
+    const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    last_run_ = {split, seconds(cpu_end - cpu_start), device_done() != nullptr ? seconds(end - start) : 0.0,
+                 seconds(end - start), !device_first};
   }
 
   cl::Event enqueue_device(const T* x, std::size_t m, T* y, std::size_t split) {
@@ -222,6 +245,7 @@ class linear {
   std::size_t x_stage_capacity_ = 0, y_stage_capacity_ = 0;
   std::map<gpu::gemm_config, gpu::gemm_launcher<T>, config_less> launchers_;
   Planner planner_;
+  run_record last_run_;
 };
 
 }  // namespace coexec::ops
@@ -229,4 +253,5 @@ class linear {
 namespace coexec {
 using ops::linear;
 using ops::linear_options;
+using ops::run_record;
 }  // namespace coexec

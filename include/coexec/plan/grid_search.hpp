@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <map>
 #include <mutex>
-#include <tuple>
 #include <vector>
 
 #include "coexec/plan/split.hpp"
@@ -26,6 +25,8 @@ struct split_timing {
   double seconds = 0;
 };
 
+/// `Key` identifies a problem shape (ordered: gemm_shape, conv shapes); plans are cached per key.
+template <class Key>
 class grid_search {
  public:
   struct options {
@@ -37,28 +38,26 @@ class grid_search {
   grid_search() = default;
   explicit grid_search(options opts) : options_(opts) {}
 
-  /// The fastest split for `key` (a shape), timing `op.run(split)` on first use. `op` offers
+  /// The fastest split for `key`, timing `op.run(split)` on first use. `op` offers
   /// `std::size_t columns() const`, `std::size_t split_granule() const` and `void run(std::size_t split)`.
-  template <class Key, class Op>
+  template <class Op>
   std::size_t choose(const Key& key, Op&& op) {
-    const auto cache_key = std::make_tuple(key.m, key.n, key.k);
     {
       std::lock_guard lock(mutex_);
-      if (auto found = best_.find(cache_key); found != best_.end()) return found->second;
+      if (auto found = best_.find(key); found != best_.end()) return found->second;
     }
     auto timings = search(op);
     const auto best = std::min_element(timings.begin(), timings.end(),
                                        [](const split_timing& a, const split_timing& b) { return a.seconds < b.seconds; });
     std::lock_guard lock(mutex_);
-    curves_[cache_key] = timings;
-    return best_[cache_key] = best->split;
+    curves_[key] = timings;
+    return best_[key] = best->split;
   }
 
   /// Every timing measured for `key`, sorted by split (empty before the first choose()).
-  template <class Key>
   std::vector<split_timing> curve(const Key& key) const {
     std::lock_guard lock(mutex_);
-    auto found = curves_.find(std::make_tuple(key.m, key.n, key.k));
+    auto found = curves_.find(key);
     return found == curves_.end() ? std::vector<split_timing>{} : found->second;
   }
 
@@ -113,8 +112,8 @@ class grid_search {
 
   options options_;
   mutable std::mutex mutex_;
-  std::map<std::tuple<std::size_t, std::size_t, std::size_t>, std::size_t> best_;
-  std::map<std::tuple<std::size_t, std::size_t, std::size_t>, std::vector<split_timing>> curves_;
+  std::map<Key, std::size_t> best_;
+  std::map<Key, std::vector<split_timing>> curves_;
 };
 
 }  // namespace coexec::plan

@@ -53,6 +53,12 @@ class completion {
         timeout, block_ ? "completion wait (SVM counter)" : "completion wait (event polling)");
   }
 
+  /// True when the launch bound last has finished (no waiting): the SVM counter, or `last`'s status.
+  bool ready(const cl::Event& last) const {
+    if (block_ && reached(atomic_word(const_cast<std::uint32_t*>(block_->data() + 1)).load(), epoch_)) return true;
+    return event_complete(last);
+  }
+
   /// True once `event` completed; errc::opencl when the command failed.
   static bool event_complete(const cl::Event& event) {
     cl_int status = CL_QUEUED;

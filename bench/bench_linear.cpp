@@ -1,0 +1,201 @@
+// Co-executed linear layers beside their single sides and outside anchors, in one run:
+//   BM_Linear/<shape>/cpu            coexec's CPU GEMM alone (split = N)
+//   BM_Linear/<shape>/gpu            coexec's device GEMM alone (split = 0)
+//   BM_Linear/<shape>/coexec_oracle  the grid-search split
+//   BM_Linear/<shape>/openblas       cblas_sgemm on the same number of threads
+//   BM_Linear/<shape>/clblast        CLBlastSgemm on the same device
+// Counters: gflops; split (CPU share of N); speedup over the faster single side and ideal
+// (1 + t_min / t_max), from this run's cpu and gpu modes of the same shape (registered, so run,
+// before the oracle); efficiency = speedup / ideal; weight_bytes_ratio; GB/s of weights for M = 1.
+// Run: bench_linear --platform=pocl-16 --benchmark_format=json
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "coexec/ops/linear.hpp"
+#include "common.hpp"
+
+#if defined(COEXEC_HAVE_CBLAS)
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);
+#endif
+#if defined(COEXEC_HAVE_CLBLAST)
+#include <clblast_c.h>
+#endif
+
+namespace {
+
+using coexec::bench::current_platform;
+
+struct layer_shape {
+  const char* name;
+  std::size_t m, n, k;  // y[M,N] = x[M,K] W[N,K]^T
+};
+
+// BERT-base, ViT-B/16, MobileNetV2, ResNet-50 and LLaMA-7B linear layers.
+constexpr layer_shape shapes[] = {
+    {"bert_qkv_m1", 1, 768, 768},      {"bert_qkv_m16", 16, 768, 768},      {"bert_qkv_m128", 128, 768, 768},
+    {"bert_ffn1_m1", 1, 3072, 768},    {"bert_ffn1_m16", 16, 3072, 768},    {"bert_ffn1_m128", 128, 3072, 768},
+    {"bert_ffn2_m1", 1, 768, 3072},    {"bert_ffn2_m16", 16, 768, 3072},    {"bert_ffn2_m128", 128, 768, 3072},
+    {"vit_mlp_m197", 197, 3072, 768},  {"mbv2_fc_m1", 1, 1000, 1280},       {"r50_fc_m1", 1, 1000, 2048},
+    {"r50_fc_m32", 32, 1000, 2048},    {"llama_qkv_m1", 1, 4096, 4096},     {"llama_up_m1", 1, 11008, 4096},
+};
+
+// Everything one shape needs, built once and shared by its modes. Never destroyed: OpenCL
+// objects released during static destruction crash some drivers.
+struct fixture {
+  explicit fixture(const layer_shape& s)
+      : shape(s), ctx(context()), weights(random(s.n * s.k, 1)), bias(random(s.n, 2)), input(random(s.m * s.k, 3)),
+        layer(ctx, pool(), s.n, s.k, weights, bias), x(ctx, s.m * s.k, layer.shared_memory()),
+        y(ctx, s.m * s.n, layer.shared_memory()) {
+    std::copy(input.begin(), input.end(), x.data());
+  }
+
+  static coexec::runtime::context& context() {
+    static auto* ctx = new coexec::runtime::context(current_platform().make_context());
+    return *ctx;
+  }
+  static coexec::cpu::thread_pool& pool() {
+    static auto* p = new coexec::cpu::thread_pool(current_platform().cpu_threads, current_platform().cpu_cores);
+    return *p;
+  }
+  static std::vector<float> random(std::size_t count, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> v(count);
+    for (auto& e : v) e = dist(rng);
+    return v;
+  }
+
+  // x and y: SVM where the layer shares memory with the device, host memory otherwise.
+  struct buffer {
+    buffer(const coexec::runtime::context& c, std::size_t count, bool shared) {
+      if (shared) svm.emplace(c, count); else host.resize(count);
+    }
+    float* data() { return svm ? svm->data() : host.data(); }
+    std::optional<coexec::svm_vector<float>> svm;
+    std::vector<float> host;
+  };
+
+  layer_shape shape;
+  double cpu_seconds = 0, gpu_seconds = 0;  // per call, measured by the cpu and gpu modes
+  coexec::runtime::context ctx;
+  std::vector<float> weights, bias, input;
+  coexec::ops::linear<float> layer;
+  buffer x, y;
+};
+
+fixture& fixture_for(const layer_shape& s) {
+  static std::map<std::string, fixture*> fixtures;
+  auto& f = fixtures[s.name];
+  if (!f) f = new fixture(s);
+  return *f;
+}
+
+void set_common_counters(benchmark::State& state, const layer_shape& s, const fixture& f) {
+  state.counters["gflops"] = benchmark::Counter(2e-9 * double(s.m) * double(s.n) * double(s.k),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  if (s.m == 1)
+    state.counters["weight_GBps"] = benchmark::Counter(double(s.n) * double(s.k) * sizeof(float) * 1e-9,
+                                                       benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_bytes_ratio"] = f.layer.weight_bytes_ratio();
+}
+
+// Runs `call` in the benchmark loop and returns its mean seconds per call.
+template <class Call>
+double timed_loop(benchmark::State& state, Call&& call) {
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) call();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+         double(std::max<benchmark::IterationCount>(state.iterations(), 1));
+}
+
+void run_split(benchmark::State& state, const layer_shape& s, std::size_t split) {
+  auto& f = fixture_for(s);
+  f.layer(f.x.data(), s.m, f.y.data(), split);  // warm-up: kernels built, weights placed
+  const double seconds = timed_loop(state, [&] { f.layer(f.x.data(), s.m, f.y.data(), split); });
+  (split == 0 ? f.gpu_seconds : f.cpu_seconds) = seconds;
+  state.counters["split"] = double(split) / double(s.n);
+  set_common_counters(state, s, f);
+}
+
+void oracle(benchmark::State& state, const layer_shape& s) {
+  auto& f = fixture_for(s);
+  f.layer(f.x.data(), s.m, f.y.data());  // plans (grid search) on first use
+  const double t_coexec = timed_loop(state, [&] { f.layer(f.x.data(), s.m, f.y.data()); });
+  const double t_cpu = f.cpu_seconds, t_gpu = f.gpu_seconds;
+  state.counters["split"] = double(f.layer.last_run().split) / double(s.n);
+  state.counters["speedup"] = std::min(t_cpu, t_gpu) / t_coexec;
+  state.counters["ideal"] = 1.0 + std::min(t_cpu, t_gpu) / std::max(t_cpu, t_gpu);
+  state.counters["efficiency"] = state.counters["speedup"].value / state.counters["ideal"].value;
+  set_common_counters(state, s, f);
+}
+
+#if defined(COEXEC_HAVE_CBLAS)
+void openblas(benchmark::State& state, const layer_shape& s) {
+  auto& f = fixture_for(s);
+  openblas_set_num_threads(static_cast<int>(current_platform().cpu_threads));
+  std::vector<float> y(s.m * s.n);
+  auto call = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(s.m), int(s.n), int(s.k), 1.0f, f.input.data(), int(s.k),
+                f.weights.data(), int(s.k), 0.0f, y.data(), int(s.n));
+  };
+  call();
+  timed_loop(state, call);
+  set_common_counters(state, s, f);
+}
+#endif
+
+#if defined(COEXEC_HAVE_CLBLAST)
+void clblast(benchmark::State& state, const layer_shape& s) {
+  auto& f = fixture_for(s);
+  const auto& ctx = f.ctx;
+  auto buffer = [&](const std::vector<float>& host) {
+    return cl::Buffer(ctx.cl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, host.size() * sizeof(float),
+                      const_cast<float*>(host.data()));
+  };
+  cl::Buffer x = buffer(f.input), w = buffer(f.weights), y = buffer(std::vector<float>(s.m * s.n));
+  cl_command_queue queue = ctx.queue()();
+  auto call = [&] {
+    cl_event done = nullptr;
+    const auto status = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, s.m, s.n, s.k, 1.0f,
+                                     x(), 0, s.k, w(), 0, s.k, 0.0f, y(), 0, s.n, &queue, &done);
+    if (status != CLBlastSuccess) throw coexec::error(coexec::errc::opencl, "CLBlastSgemm failed: " + std::to_string(status));
+    clWaitForEvents(1, &done);
+    clReleaseEvent(done);
+  };
+  try {
+    call();  // CLBlast compiles its kernels on first use
+  } catch (const coexec::error& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  for (auto _ : state) call();
+  set_common_counters(state, s, f);
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return coexec::bench::run_main(argc, argv, [] {
+    for (const auto& s : shapes) {
+      const std::string prefix = std::string("BM_Linear/") + s.name + "/";
+      auto add = [&](const char* mode, auto function) {
+        benchmark::RegisterBenchmark((prefix + mode).c_str(), function)->UseRealTime()->Unit(benchmark::kMicrosecond);
+      };
+      add("cpu", [s](benchmark::State& st) { run_split(st, s, s.n); });
+      add("gpu", [s](benchmark::State& st) { run_split(st, s, 0); });
+      add("coexec_oracle", [s](benchmark::State& st) { oracle(st, s); });
+#if defined(COEXEC_HAVE_CBLAS)
+      add("openblas", [s](benchmark::State& st) { openblas(st, s); });
+#endif
+#if defined(COEXEC_HAVE_CLBLAST)
+      add("clblast", [s](benchmark::State& st) { clblast(st, s); });
+#endif
+    }
+  });
+}

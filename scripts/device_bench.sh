@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds coexec on the accelerator machine and runs the benchmark suites on its platforms
+# (pocl-16: emulated SoC on 16 cores; nvidia: the H100), writing JSON + logs to $OUT.
+#   bash scripts/device_bench.sh <suite-regex> [benchmark filter]
+# e.g. bash scripts/device_bench.sh 'sync|linear' 'bert'
+set -euo pipefail
+suites=${1:-sync|pool|cpu_gemm|gpu_gemm|linear|conv|plan}
+filter=${2:-.}
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+build=/tmp/coexec-build
+cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOEXEC_BUILD_TESTS=OFF > "$out/configure.log" 2>&1 || { cat "$out/configure.log"; exit 1; }
+targets=$(cd bench && ls bench_*.cpp | sed 's/\.cpp$//' | grep -E "bench_($suites)$" | tr '\n' ' ')
+ninja -C $build $targets > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
+for bench in $targets; do
+  for platform in ${PLATFORMS:-pocl-16 nvidia}; do
+    echo "== $bench --platform=$platform"
+    timeout ${BENCH_TIMEOUT:-400} $build/bench/$bench --platform=$platform --benchmark_filter="$filter" \
+      --benchmark_min_time=${MIN_TIME:-0.2} --benchmark_out="$out/${bench}_${platform}.json" --benchmark_out_format=json \
+      2>&1 | grep -v '^\*\*\*WARNING' | tee -a "$out/${bench}_${platform}.txt" || echo "(exit $?)"
+  done
+done

@@ -170,9 +170,13 @@ struct gemm_operands {
 
 namespace detail {
 
+/// A null operand is set as a null cl_mem, which every OpenCL version accepts (NVIDIA rejects
+/// the launch when a null went through clSetKernelArgSVMPointer).
 template <class T>
 void set_pointer_arg(cl::Kernel& kernel, cl_uint index, const device_ptr<T>& ptr) {
-  if (ptr.buffer() != nullptr) {
+  if (ptr.is_null()) {
+    coexec::detail::check(clSetKernelArg(kernel(), index, sizeof(cl_mem), nullptr), "clSetKernelArg(null)");
+  } else if (ptr.buffer() != nullptr) {
     coexec::detail::check(kernel.setArg(index, ptr.buffer), "clSetKernelArg(buffer)");
   } else {
     coexec::detail::check(clSetKernelArgSVMPointer(kernel(), index, const_cast<std::remove_const_t<T>*>(ptr.svm)),

@@ -128,7 +128,7 @@ gemm_config default_config(const runtime::capabilities& caps, shape_class c) {
 
 /// Times candidates and remembers the fastest per device, element type and shape class: in
 /// memory for the tuner's lifetime and in `<directory>/gemm-tuning-<key>.txt`, keyed by
-/// platform, device name, CL_DRIVER_VERSION and coexec version. Thread-safe.
+/// platform, device name, compute units, CL_DRIVER_VERSION and coexec version. Thread-safe.
 class tuner {
  public:
   /// An empty `directory` keeps choices in memory only. `budget` bounds one tune(): candidates
@@ -251,7 +251,9 @@ class tuner {
   };
 
   static std::string device_key(const runtime::capabilities& caps) {
-    return caps.platform_name + " | " + caps.name + " | " + caps.driver_version + " | coexec " + COEXEC_VERSION_STRING;
+    // Compute units tell a sub-device (the emulated SoC) from its whole device.
+    return caps.platform_name + " | " + caps.name + " | " + std::to_string(caps.compute_units) + " CU | " +
+           caps.driver_version + " | coexec " + COEXEC_VERSION_STRING;
   }
 
   template <class T>

@@ -4,6 +4,7 @@
 //   BM_GpuGemm/<M>x<N>x<K>/clblast                        CLBlastSgemm on cl_mem buffers
 // Each iteration is enqueue + completion wait; programs are built before timing starts.
 // Run: bench_gpu_gemm --platform=pocl-2 --benchmark_format=json
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <random>

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "coexec/activation.hpp"
 #include "coexec/config.hpp"
@@ -45,6 +46,7 @@ constexpr const char* to_string(gemm_family family) noexcept {
 ///                     columns and walks the group's tile_m rows micro_m at a time
 ///   gemv              tile_n == panel width; work-group (tile_n / micro_n) * k_split; a work-item
 ///                     owns micro_n == vector_width columns and all tile_m == micro_m rows
+/// A default-constructed config is the CPU-device register config for float.
 struct gemm_config {
   gemm_family family = gemm_family::register_blocked;
   unsigned tile_m = 48, tile_n = 64, tile_k = 1;

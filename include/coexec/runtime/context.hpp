@@ -122,12 +122,12 @@ class context {
   };
 
   static cl::Device partition(cl::Device root, unsigned units) {
-    if (units == 0) return root;
     const auto caps = query_capabilities(root);
+    if (units == 0 || units == caps.compute_units) return root;
     if (caps.max_sub_devices < 2)
       throw error(errc::unsupported, "device '" + caps.name + "' cannot be partitioned by counts (emulated SoC needs a CPU device such as PoCL)");
-    if (units >= caps.compute_units)
-      throw error(errc::invalid_argument, "sub_device_units = " + std::to_string(units) + " must be below the device's " +
+    if (units > caps.compute_units)
+      throw error(errc::invalid_argument, "sub_device_units = " + std::to_string(units) + " exceeds the device's " +
                                               std::to_string(caps.compute_units) + " compute units");
     const cl_device_partition_property properties[] = {CL_DEVICE_PARTITION_BY_COUNTS,
                                                        static_cast<cl_device_partition_property>(units),

@@ -4,9 +4,14 @@
 // without an integrated GPU: a PoCL CPU device is partitioned into a sub-device of half the
 // cores, and coexec's CPU threads get the other half, so the two sides never share a core.
 //
-//   pocl-<n>   PoCL sub-device of n/2 compute units + n/2 CPU threads on cores n/2 .. n-1
+//   pocl-<n>   PoCL sub-device of n/2 compute units + n/2 CPU threads on cores n/2 .. n-1.
+//              PoCL's worker threads float over every core unless told otherwise, so
+//              platform::named also sets POCL_CPU_MAX_CU_COUNT=n/2 and POCL_AFFINITY=1 (unless
+//              already set): PoCL then runs n/2 threads pinned to cores 0 .. n/2-1. These must be
+//              in the environment before the first OpenCL call of the process.
 //   nvidia     the NVIDIA GPU + every core for the CPU side
 //   default    select_device() (COEXEC_PLATFORM / COEXEC_DEVICE) + every core
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +45,8 @@ struct platform {
       require(cores >= 2 && cores % 2 == 0, "platform '" + name + "': pocl-<n> needs an even core count n >= 2");
       p.filter = {"Portable Computing Language", ""};
       p.device_units = cores / 2;
+      ::setenv("POCL_CPU_MAX_CU_COUNT", std::to_string(cores / 2).c_str(), 0);
+      ::setenv("POCL_AFFINITY", "1", 0);
       p.cpu_threads = cores / 2;
       for (unsigned c = cores / 2; c < cores; ++c) p.cpu_cores.push_back(static_cast<int>(c));
       return p;

@@ -34,7 +34,8 @@ class completion {
     if (block_) {
       coexec::detail::check(clSetKernelArgSVMPointer(kernel(), first, block_->data()), "clSetKernelArgSVMPointer(sync)");
     } else {
-      coexec::detail::check(clSetKernelArgSVMPointer(kernel(), first, nullptr), "clSetKernelArgSVMPointer(sync)");
+      // A NULL buffer, not a NULL SVM pointer: NVIDIA rejects the latter (CL_INVALID_KERNEL_ARGS).
+      coexec::detail::check(clSetKernelArg(kernel(), first, sizeof(cl_mem), nullptr), "clSetKernelArg(sync)");
     }
     coexec::detail::check(clSetKernelArg(kernel(), first + 1, sizeof(cl_uint), &epoch_), "clSetKernelArg(epoch)");
   }

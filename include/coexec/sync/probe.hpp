@@ -65,11 +65,11 @@ class probe {
         pong.wait(r);
       }
       const auto elapsed = std::chrono::steady_clock::now() - start;
-      running.wait();
+      spin_until([&] { return completion::event_complete(running); }, default_timeout, "pingpong kernel");
       return elapsed / rounds;
     } catch (...) {
-      ping.abort();  // never leave the kernel spinning
-      running.wait();
+      ping.abort();  // never leave the kernel spinning; a kernel that cannot see the abort is a timeout, not a hang
+      spin_until([&] { return completion::event_complete(running); }, default_timeout, "pingpong kernel after abort");
       throw;
     }
   }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "coexec/cpu/thread_pool.hpp"
 #include "coexec/runtime/platform.hpp"
 
 namespace coexec::bench {
@@ -33,6 +34,9 @@ int run_main(int argc, char** argv, Register&& register_all) {
   int count = static_cast<int>(args.size());
   try {
     current_platform() = runtime::platform::named(name);
+    // The benchmark thread is the CPU side's worker 0 and its spin-waiter: keep it off the
+    // device's cores (emulated SoC), or it time-slices with a PoCL thread.
+    if (!current_platform().cpu_cores.empty()) cpu::pin_current_thread(current_platform().cpu_cores.front());
     benchmark::AddCustomContext("coexec_platform", name);
     register_all();
   } catch (const coexec::error& e) {

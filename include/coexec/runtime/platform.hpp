@@ -25,7 +25,9 @@ struct platform {
   device_filter filter = device_filter::from_environment();
   unsigned device_units = 0;  ///< sub-device size (0: whole device)
   unsigned cpu_threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<int> cpu_cores;  ///< cores for the CPU threads (empty: not pinned)
+  /// Cores for the CPU threads (empty: not pinned). Pin the calling thread to the first one
+  /// too (cpu::pin_current_thread): it is worker 0 and spin-waits for the device.
+  std::vector<int> cpu_cores;
 
   /// The platform `name` describes; errc::invalid_argument for an unknown name.
   static platform named(const std::string& name) {

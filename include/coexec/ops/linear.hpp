@@ -124,6 +124,11 @@ class linear {
     std::size_t columns() const { return op.n_; }
     std::size_t split_granule() const { return op.split_granule(); }
     void run(std::size_t split) { op.run(x, m, y, split); }
+    // How each side would run the call, for planners that predict instead of timing.
+    std::size_t element_size() const { return sizeof(T); }
+    std::size_t cpu_threads() const { return op.pool_->size(); }
+    gpu::gemm_config device_config() const { return op.device_config(m); }
+    const runtime::context& context() const { return op.context_; }
   };
 
   static int validate_weights(std::size_t n, std::size_t k, std::span<const T> weights, std::span<const T> bias) {
@@ -219,8 +224,10 @@ class linear {
     }
   }
 
+  gpu::gemm_config device_config(std::size_t m) const { return gpu::default_config<T>(context_.caps(), gpu::classify(m)); }
+
   gpu::gemm_launcher<T>& launcher_for(std::size_t m) {
-    const gpu::gemm_config config = gpu::default_config<T>(context_.caps(), gpu::classify(m));
+    const gpu::gemm_config config = device_config(m);
     auto found = launchers_.find(config);
     if (found == launchers_.end())
       found = launchers_.emplace(config, gpu::gemm_launcher<T>(context_, config, options_.act, !host_bias_.empty())).first;

@@ -1,0 +1,396 @@
+#pragma once
+// predicted: the planner that predicts instead of timing. For a new shape it predicts the CPU
+// time t_cpu(s) of channels [0, s) and the device time t_gpu(s) of [s, N) (dispatch and
+// completion included: the device model is trained on, and the roofline adds, launch-to-seen-
+// complete times) and picks the aligned split minimising max(t_cpu, t_gpu).
+//
+// t_cpu rises and t_gpu falls with s, so the best split sits where they cross: a bisection over
+// the aligned candidates finds the crossing in log2(N / granule) steps, then the two neighbours
+// on each side and the endpoints 0 (device only) and N (CPU only) are scored, since tree models
+// are monotone only roughly. About 30 predictions for N = 4096 instead of 514.
+//
+// Plans are cached per shape. observe() (linear calls it after every planned run) learns a
+// per-side correction of the predictions from the measured times (plan/online.hpp) and plans
+// the shape again when a correction moved.
+//
+// Models (any type with `double predict_us(predict::side, const Features::vector&) const`):
+//   tree_model      trained tree ensembles: a model file, or a generated header
+//   roofline_model  max(FLOPs / peak, bytes / bandwidth) + fixed costs, from a short
+//                   micro-calibration cached on disk: the fallback for devices without a model
+//   device_model    (the default) the shipped trees for the device if coexec has them, else
+//                   the roofline; chosen at the first plan from the operator's context
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "coexec/cpu/gemm.hpp"
+#include "coexec/cpu/thread_pool.hpp"
+#include "coexec/detail/hash.hpp"
+#include "coexec/gpu/gemm.hpp"
+#include "coexec/plan/online.hpp"
+#include "coexec/plan/split.hpp"
+#include "coexec/predict/features.hpp"
+#include "coexec/predict/model_file.hpp"
+#include "coexec/predict/models/shipped.hpp"
+#include "coexec/runtime/binary_cache.hpp"
+
+namespace coexec::plan {
+
+/// Trained tree ensembles "<op>/cpu" and "<op>/gpu", each reading its features by name.
+template <class Features = predict::linear_features>
+class tree_model {
+ public:
+  /// From a model set (a model file); errc::invalid_argument when a side's model is missing or
+  /// takes a feature Features does not have.
+  explicit tree_model(predict::model_set set) : owned_(std::make_shared<const predict::model_set>(std::move(set))) {
+    const auto bind_side = [&](predict::side s) {
+      const predict::model& m = owned_->at(std::string(Features::op) + '/' + std::string(to_string(s)));
+      std::vector<std::string_view> names(m.features.begin(), m.features.end());
+      return bind(names, m.trees.view());
+    };
+    sides_ = {bind_side(predict::side::cpu), bind_side(predict::side::gpu)};
+  }
+
+  /// From generated headers (predict/models/*.hpp); the arrays must outlive the model.
+  tree_model(predict::models::model_ref cpu, predict::models::model_ref gpu)
+      : sides_{bind(cpu.features, cpu.model), bind(gpu.features, gpu.model)} {}
+
+  static tree_model load(const std::filesystem::path& file) { return tree_model(predict::load_model_set(file)); }
+
+  double predict_us(predict::side s, const typename Features::vector& features) const noexcept {
+    const bound& side = sides_[static_cast<std::size_t>(s)];
+    std::array<double, Features::names.size()> inputs;
+    for (std::size_t i = 0; i < side.columns.size(); ++i) inputs[i] = features[side.columns[i]];
+    return side.model.predict(std::span(inputs.data(), side.columns.size()));
+  }
+
+ private:
+  // A model and, for each of its inputs, the Features column it reads.
+  struct bound {
+    predict::ensemble_view model;
+    std::vector<std::size_t> columns;
+  };
+
+  static bound bind(std::span<const std::string_view> names, predict::ensemble_view model) {
+    require(model.valid() && model.feature_count == names.size(), "tree_model: invalid model");
+    bound b{model, {}};
+    for (const std::string_view name : names) {
+      const auto found = std::find(Features::names.begin(), Features::names.end(), name);
+      require(found != Features::names.end(),
+              "tree_model: the model reads feature '" + std::string(name) + "', which " + std::string(Features::op) + " lacks");
+      b.columns.push_back(static_cast<std::size_t>(found - Features::names.begin()));
+    }
+    return b;
+  }
+
+  std::shared_ptr<const predict::model_set> owned_;  // what the views of a loaded model point into
+  std::array<bound, 2> sides_;
+};
+
+/// Roofline per side: max(critical FLOPs at peak, bytes at bandwidth) plus a fixed cost (the
+/// CPU's thread wake-up, the device's dispatch, a feature of its own).
+struct roofline_rates {
+  double gflops = 1, gbytes_per_s = 1, fixed_us = 0;
+};
+
+template <class Features = predict::linear_features>
+class roofline_model {
+ public:
+  roofline_model(roofline_rates cpu, roofline_rates gpu) : cpu_(cpu), gpu_(gpu) {}
+
+  double predict_us(predict::side s, const typename Features::vector& f) const noexcept {
+    using F = Features;
+    const bool on_cpu = s == predict::side::cpu;
+    const roofline_rates& r = on_cpu ? cpu_ : gpu_;
+    // Peaks are of the whole side; the busiest worker sets its pace.
+    const double busy_flops = f[F::critical_flops] * (on_cpu ? f[F::threads] : f[F::compute_units]);
+    const double fixed = on_cpu ? r.fixed_us : f[F::dispatch_us];
+    return std::max(busy_flops / (r.gflops * 1e3), f[F::bytes] / (r.gbytes_per_s * 1e3)) + fixed;
+  }
+
+  const roofline_rates& cpu() const noexcept { return cpu_; }
+
+  /// cached() for what `op` runs on: op.context() and op.cpu_threads().
+  template <class Op>
+    requires requires(Op& op) { op.context(); }
+  static roofline_model for_op(Op& op) {
+    return cached(op.context(), op.cpu_threads());
+  }
+  const roofline_rates& gpu() const noexcept { return gpu_; }
+
+  /// The rates of `ctx`'s device and `cpu_threads` CPU threads: read from
+  /// `<directory>/roofline-<hash>.txt` (keyed by device, driver, threads and coexec version),
+  /// else measured (under 2 s) and written there. An empty directory only measures.
+  static roofline_model cached(const runtime::context& ctx, std::size_t cpu_threads,
+                               const std::filesystem::path& directory = runtime::binary_cache::default_directory()) {
+    const auto& caps = ctx.caps();
+    const std::string key = caps.platform_name + " | " + caps.name + " | " + caps.driver_version + " | " +
+                            std::to_string(caps.compute_units) + " units | " + std::to_string(cpu_threads) +
+                            " threads | coexec " + COEXEC_VERSION_STRING;
+    char name[40];
+    std::snprintf(name, sizeof name, "roofline-%016llx.txt", static_cast<unsigned long long>(coexec::detail::fnv1a(key)));
+    const std::filesystem::path file = directory.empty() ? std::filesystem::path() : directory / name;
+    if (auto known = read(file, key)) return *known;
+    roofline_model measured = measure(ctx, cpu_threads);
+    write(file, key, measured);
+    return measured;
+  }
+
+  /// Times the real kernels on a compute-bound and a memory-bound shape per side.
+  static roofline_model measure(const runtime::context& ctx, std::size_t cpu_threads) {
+    static constexpr gemm_shape compute_bound{256, 512, 512}, memory_bound{1, 4096, 2048};
+    const auto rates = [](double compute_us, double memory_us, double fixed_us) {
+      const auto [m, n, k] = memory_bound;
+      const double flops = 2.0 * compute_bound.m * compute_bound.n * compute_bound.k;
+      const double bytes = sizeof(float) * double(m * k + n * k + m * n);
+      return roofline_rates{flops / (std::max(compute_us - fixed_us, 1e-3) * 1e3),
+                            bytes / (std::max(memory_us - fixed_us, 1e-3) * 1e3), fixed_us};
+    };
+    cpu::thread_pool pool(cpu_threads);
+    const double cpu_wake_us = best_of_us([&] { pool.run([](std::size_t, std::size_t) {}); });
+    const roofline_rates cpu = rates(time_cpu(pool, compute_bound), time_cpu(pool, memory_bound), cpu_wake_us);
+    const double dispatch_us = predict::device_profile::of(ctx).dispatch_us;
+    const roofline_rates gpu = rates(time_device(ctx, compute_bound), time_device(ctx, memory_bound), dispatch_us);
+    return {cpu, gpu};
+  }
+
+ private:
+  template <class F>
+  static double best_of_us(F&& run, int runs = 5) {
+    run();  // warm-up: first-touch pages, program builds
+    double best = std::numeric_limits<double>::infinity();
+    for (int r = 0; r < runs; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      run();
+      best = std::min(best, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
+    return best;
+  }
+
+  static double time_cpu(cpu::thread_pool& pool, gemm_shape s) {
+    std::vector<float> x(s.m * s.k, 1.0f), w(s.n * s.k, 1.0f), y(s.m * s.n);
+    std::vector<float> panels(memory::packed_size<float>(s.n, s.k));
+    memory::pack_panels(w.data(), s.n, s.k, panels.data());
+    cpu::gemm_args<float> args;
+    args.x = x.data();
+    args.ldx = s.k;
+    args.panels = panels.data();
+    args.y = y.data();
+    args.ldy = s.n;
+    args.shape = s;
+    return best_of_us([&] { cpu::packed_gemm{}(pool, args, 0, s.n); });
+  }
+
+  static double time_device(const runtime::context& ctx, gemm_shape s) {
+    const std::vector<float> x(s.m * s.k, 1.0f), w(memory::packed_size<float>(s.n, s.k), 1.0f);
+    const cl::Buffer x_dev = gpu::make_buffer<float>(ctx, x.size()), w_dev = gpu::make_buffer<float>(ctx, w.size()),
+                     y_dev = gpu::make_buffer<float>(ctx, s.m * s.n);
+    gpu::write_rows(ctx, x_dev, 0, x.data(), 1, x.size(), x.size());
+    gpu::write_rows(ctx, w_dev, 0, w.data(), 1, w.size(), w.size()).wait();
+    gpu::gemm_launcher<float> launcher(ctx, gpu::default_config<float>(ctx.caps(), gpu::classify(s.m)), activation::none, false);
+    sync::completion done(ctx, sync::completion::mode::event_polling);
+    const gpu::gemm_operands<float> ops{{x_dev}, s.k, {w_dev}, {}, {y_dev}, s.n};
+    return best_of_us([&] { done.wait(launcher.enqueue(ops, s, done)); });
+  }
+
+  // File: "# coexec roofline: <key>", then "cpu <gflops> <GB/s> <fixed us>" and "gpu ...".
+  static std::optional<roofline_model> read(const std::filesystem::path& file, const std::string& key) {
+    std::ifstream in(file);
+    std::string line, side_name;
+    roofline_rates cpu, gpu;
+    if (file.empty() || !std::getline(in, line) || line != "# coexec roofline: " + key) return std::nullopt;
+    for (roofline_rates* r : {&cpu, &gpu})
+      if (!(in >> side_name >> r->gflops >> r->gbytes_per_s >> r->fixed_us) || !(r->gflops > 0 && r->gbytes_per_s > 0))
+        return std::nullopt;
+    return roofline_model(cpu, gpu);
+  }
+
+  /// Best effort, like the binary cache: through a temporary file and a rename.
+  static void write(const std::filesystem::path& file, const std::string& key, const roofline_model& model) {
+    if (file.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    auto temporary = file;
+    temporary += ".tmp" + std::to_string(std::random_device{}());
+    {
+      std::ofstream out(temporary);
+      out << "# coexec roofline: " << key << '\n';
+      for (const auto& [name, r] : {std::pair{"cpu", model.cpu_}, std::pair{"gpu", model.gpu_}})
+        out << name << ' ' << r.gflops << ' ' << r.gbytes_per_s << ' ' << r.fixed_us << '\n';
+      if (!out) return;
+    }
+    std::filesystem::rename(temporary, file, ec);
+    if (ec) std::filesystem::remove(temporary, ec);
+  }
+
+  roofline_rates cpu_, gpu_;
+};
+
+/// The shipped trees for the operator's device when coexec has them, else its roofline.
+template <class Features = predict::linear_features>
+class device_model {
+ public:
+  template <class Model>
+  explicit device_model(Model model) : model_(std::move(model)) {}
+
+  /// Chosen from what `op` runs on: op.context() and op.cpu_threads().
+  template <class Op>
+    requires requires(Op& op) { op.context(); }
+  static device_model for_op(Op& op) {
+    if (const auto* shipped = predict::models::shipped_linear(op.context().caps(), op.cpu_threads()))
+      return device_model(tree_model<Features>(shipped->cpu, shipped->gpu));
+    return device_model(roofline_model<Features>::for_op(op));
+  }
+
+  double predict_us(predict::side s, const typename Features::vector& f) const noexcept {
+    return std::visit([&](const auto& model) { return model.predict_us(s, f); }, model_);
+  }
+
+  bool is_roofline() const noexcept { return std::holds_alternative<roofline_model<Features>>(model_); }
+
+ private:
+  std::variant<tree_model<Features>, roofline_model<Features>> model_;
+};
+
+/// Plans splits for shapes `Key` from `Model`'s predictions; a default-constructed planner
+/// gets its model at the first plan from Model::for_op(op).
+template <class Key = gemm_shape, class Model = device_model<typename predict::features_of<Key>::type>>
+class predicted {
+ public:
+  using features = typename predict::features_of<Key>::type;
+
+  predicted() = default;
+  explicit predicted(Model model, correction_options options = {}) : model_(std::move(model)), options_(options) {}
+
+  /// The split for `key`. `op` offers columns(), split_granule() and what features::setup asks.
+  template <class Op>
+  std::size_t choose(const Key& key, Op& op) {
+    std::lock_guard lock(mutex_);
+    if (auto found = plans_.find(key); found != plans_.end()) return found->second.split;
+    if (!model_) {
+      if constexpr (requires { Model::for_op(op); })
+        model_.emplace(Model::for_op(op));
+      else
+        throw error(errc::invalid_argument, "plan::predicted: no model given, and this Model cannot choose one");
+    }
+    plan p{features::setup(key, op), op.columns(), op.split_granule(), 0, {}};
+    plan_split(key, p);
+    return plans_.emplace(key, p).first->second.split;
+  }
+
+  /// Learns from a planned run of `key` (record: split, cpu_seconds, device_seconds,
+  /// device_exact, as ops::run_record) and plans the shape again when the correction moved.
+  template <class Record>
+  void observe(const Key& key, const Record& run) {
+    std::lock_guard lock(mutex_);
+    auto found = plans_.find(key);
+    if (found == plans_.end()) return;
+    plan& p = found->second;
+    if (run.split > 0) p.correction.cpu.exact(run.cpu_seconds * 1e6 / predict_us(key, p, predict::side::cpu, run.split), options_);
+    if (run.split < p.columns) {
+      const double ratio = run.device_seconds * 1e6 / predict_us(key, p, predict::side::gpu, run.split);
+      run.device_exact ? p.correction.gpu.exact(ratio, options_) : p.correction.gpu.upper_bound(ratio, options_);
+    }
+    if (p.correction.stale(options_)) plan_split(key, p);
+  }
+
+  /// Corrected predictions of each side of `key` at `split`, for reports and tests; only for
+  /// shapes choose() has planned.
+  struct side_seconds {
+    double cpu = 0, gpu = 0;
+    double total() const noexcept { return std::max(cpu, gpu); }
+  };
+  side_seconds estimate(const Key& key, std::size_t split) const {
+    std::lock_guard lock(mutex_);
+    const plan& p = plans_.at(key);
+    return {corrected_us(key, p, predict::side::cpu, split) * 1e-6, corrected_us(key, p, predict::side::gpu, split) * 1e-6};
+  }
+
+  /// Model evaluations so far (planning is meant to need few).
+  std::size_t predictions() const noexcept { return predictions_; }
+  const std::optional<Model>& model() const noexcept { return model_; }
+
+  void clear() {
+    std::lock_guard lock(mutex_);
+    plans_.clear();
+  }
+
+ private:
+  struct plan {
+    typename features::setup_type setup;
+    std::size_t columns, granule;
+    std::size_t split = 0;
+    shape_correction correction;
+  };
+
+  // Uncorrected prediction of side `s` at `split`; a side without columns takes no time.
+  double predict_us(const Key& key, const plan& p, predict::side s, std::size_t split) const {
+    const std::size_t columns = s == predict::side::cpu ? split : p.columns - split;
+    if (columns == 0) return 0;
+    ++predictions_;
+    return model_->predict_us(s, features::of(s, key, columns, p.setup));
+  }
+
+  double corrected_us(const Key& key, const plan& p, predict::side s, std::size_t split) const {
+    const side_correction& c = s == predict::side::cpu ? p.correction.cpu : p.correction.gpu;
+    return c.factor() * predict_us(key, p, s, split);
+  }
+
+  void plan_split(const Key& key, plan& p) {
+    // Candidate i is split i * granule, the last one N.
+    const std::size_t last = (p.columns + p.granule - 1) / p.granule;
+    const auto split_of = [&](std::size_t i) { return i == last ? p.columns : i * p.granule; };
+    struct point {
+      std::size_t index;
+      double cpu, gpu;
+    };
+    std::array<point, 80> scored;  // bisection steps (< 64) plus the final candidates
+    std::size_t count = 0;
+    const auto at = [&](std::size_t i) -> const point& {
+      for (std::size_t j = 0; j < count; ++j)
+        if (scored[j].index == i) return scored[j];
+      const std::size_t split = split_of(i);
+      return scored[count++] = {i, corrected_us(key, p, predict::side::cpu, split), corrected_us(key, p, predict::side::gpu, split)};
+    };
+    // Invariant: the CPU is faster at lo (0: it has nothing), not at hi (N: the device has nothing).
+    std::size_t lo = 0, hi = last;
+    while (hi - lo > 1) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      (at(mid).cpu < at(mid).gpu ? lo : hi) = mid;
+    }
+    std::size_t best = 0;
+    double best_us = std::numeric_limits<double>::infinity();
+    for (const std::size_t i : {std::size_t{0}, lo == 0 ? 0 : lo - 1, lo, hi, std::min(hi + 1, last), last}) {
+      const point& q = at(i);
+      if (const double us = std::max(q.cpu, q.gpu); us < best_us) best = i, best_us = us;
+    }
+    p.split = split_of(best);
+    p.correction.planned();
+  }
+
+  std::optional<Model> model_;
+  correction_options options_;
+  mutable std::mutex mutex_;
+  std::map<Key, plan> plans_;
+  mutable std::size_t predictions_ = 0;
+};
+
+/// The roofline planner: no trained model, a micro-calibration at first use.
+template <class Key = gemm_shape>
+using roofline = predicted<Key, roofline_model<typename predict::features_of<Key>::type>>;
+
+}  // namespace coexec::plan

@@ -1,0 +1,169 @@
+#pragma once
+// Features: what the planner's time predictors see of one side of a co-executed layer.
+//
+// Each operator has a features struct (linear_features here; conv follows the same pattern)
+// with a fixed column order, `names`, shared by tools/calibrate.cpp (its CSV header) and the
+// planner (which maps a trained model's feature names onto these columns). A side's vector
+// holds NaN in the columns that do not apply to it; calibrate writes those cells empty, so the
+// trainer leaves them out of that side's model.
+//
+// linear, for the slice of `n` output channels one side computes (y[M, n] = x[M, K] · W[n, K]ᵀ):
+//   m, n, k           the slice's shape
+//   flops, bytes      2·m·n·k, and x + W slice + y slice in bytes
+//   intensity         flops / bytes
+//   critical_flops    FLOPs on the busiest worker: a CPU thread's largest share, or on the
+//                     device waves × the FLOPs of one work-group
+//   cpu only:  threads, imbalance (busiest thread's share / an even share, from how
+//              packed_gemm deals register tiles or panels to threads: ceil vs floor share)
+//   gpu only:  compute_units, work_groups, waves (= ceil(work_groups / compute_units)), tile_m, tile_n,
+//              family (gpu::gemm_family as a number), dispatch_us (empty-kernel launch and
+//              completion on this device, sync::probe)
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coexec/cpu/gemm.hpp"
+#include "coexec/gpu/tuning.hpp"
+#include "coexec/sync/probe.hpp"
+
+namespace coexec::predict {
+
+enum class side : std::uint8_t { cpu, gpu };
+
+constexpr std::string_view to_string(side s) noexcept { return s == side::cpu ? "cpu" : "gpu"; }
+
+/// The device's width and fixed launch cost. The probe takes milliseconds, so of() measures a
+/// device once per process and shares the result.
+struct device_profile {
+  unsigned compute_units = 1;
+  double dispatch_us = 0;  ///< enqueue of an empty kernel to the host seeing it complete
+
+  /// Median of 31 probe launches after a warm-up.
+  static device_profile measure(const runtime::context& ctx) {
+    sync::probe probe(ctx);
+    for (int i = 0; i < 3; ++i) probe.launch_spin();
+    std::array<double, 31> samples{};
+    for (double& sample : samples) {
+      const auto start = std::chrono::steady_clock::now();
+      probe.launch_spin();
+      sample = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    }
+    std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+    return {std::max(1u, ctx.caps().compute_units), samples[samples.size() / 2]};
+  }
+
+  /// measure(), once per device (name, driver and compute units: sub-devices differ).
+  static device_profile of(const runtime::context& ctx) {
+    static std::mutex mutex;
+    static std::map<std::string, device_profile> known;
+    const auto& caps = ctx.caps();
+    const std::string key = caps.platform_name + '|' + caps.name + '|' + caps.driver_version + '|' +
+                            std::to_string(caps.compute_units);
+    std::lock_guard lock(mutex);
+    if (auto found = known.find(key); found != known.end()) return found->second;
+    return known[key] = measure(ctx);
+  }
+};
+
+/// What decides a linear side's time besides its slice: how each side's kernel would run it.
+/// Gathered once per shape.
+struct linear_setup {
+  std::size_t element_size = sizeof(float);
+  std::size_t cpu_threads = 1;
+  gpu::gemm_config device_config;
+  device_profile device;
+};
+
+struct linear_features {
+  using shape_type = gemm_shape;
+  using setup_type = linear_setup;
+
+  static constexpr std::string_view op = "linear";
+  static constexpr std::array<std::string_view, 16> names{
+      "m",         "n",           "k",             "flops",       "bytes", "intensity", "critical_flops", "threads",
+      "imbalance", "compute_units", "work_groups", "waves",       "tile_m", "tile_n",   "family",         "dispatch_us"};
+  enum column : std::size_t {
+    m, n, k, flops, bytes, intensity, critical_flops, threads,
+    imbalance, compute_units, work_groups, waves, tile_m, tile_n, family, dispatch_us
+  };
+  using vector = std::array<double, names.size()>;
+
+  /// Asks `op` how it would run `shape`: op.element_size(), op.cpu_threads(),
+  /// op.device_config() and either op.device_profile() or op.context() (measured once).
+  template <class Op>
+  static linear_setup setup(const gemm_shape&, Op& op) {
+    linear_setup s{op.element_size(), op.cpu_threads(), op.device_config(), {}};
+    if constexpr (requires { op.device_profile(); })
+      s.device = op.device_profile();
+    else
+      s.device = device_profile::of(op.context());
+    return s;
+  }
+
+  /// Features of `s`'s side computing `columns` (> 0) output channels of `shape`.
+  static vector of(side s, const gemm_shape& shape, std::size_t columns, const linear_setup& setup) {
+    constexpr double absent = std::numeric_limits<double>::quiet_NaN();
+    vector f;
+    f.fill(absent);
+    const double rows = double(shape.m), cols = double(columns), depth = double(shape.k);
+    f[m] = rows;
+    f[n] = cols;
+    f[k] = depth;
+    f[flops] = 2 * rows * cols * depth;
+    f[bytes] = double(setup.element_size) * (rows * depth + cols * depth + rows * cols);
+    f[intensity] = f[flops] / f[bytes];
+    if (s == side::cpu) {
+      f[threads] = double(setup.cpu_threads);
+      f[imbalance] = setup.element_size == sizeof(double) ? cpu_imbalance<double>(shape.m, columns, setup.cpu_threads)
+                                                           : cpu_imbalance<float>(shape.m, columns, setup.cpu_threads);
+      f[critical_flops] = f[flops] * f[imbalance] / f[threads];
+    } else {
+      const gpu::gemm_config& c = setup.device_config;
+      f[compute_units] = setup.device.compute_units;
+      f[work_groups] = double(ceil_div(columns, c.tile_n) * ceil_div(shape.m, c.tile_m));
+      f[waves] = std::ceil(f[work_groups] / f[compute_units]);
+      f[critical_flops] = f[waves] * f[flops] / f[work_groups];
+      f[tile_m] = c.tile_m;
+      f[tile_n] = c.tile_n;
+      f[family] = double(static_cast<int>(c.family));
+      f[dispatch_us] = setup.device.dispatch_us;
+    }
+    return f;
+  }
+
+  /// The busiest thread's work over an even share when packed_gemm computes `columns` channels
+  /// of `rows` rows: M <= 8 deals panels to threads, larger M a grid of register tiles.
+  template <class T>
+  static double cpu_imbalance(std::size_t rows, std::size_t columns, std::size_t threads) {
+    using blocking = cpu::detail::blocking<T>;
+    const std::size_t panels = ceil_div(columns, blocking::nr);
+    if (rows <= blocking::gemv_max_m) return double(ceil_div(panels, threads) * threads) / double(panels);
+    const std::size_t row_tiles = ceil_div(rows, blocking::mr), col_tiles = ceil_div(panels, blocking::tile_panels);
+    const auto grid = cpu::detail::choose_grid(threads, row_tiles, col_tiles, 1.0 / blocking::tile_panels);
+    const std::size_t busiest = ceil_div(row_tiles, grid.rows) * ceil_div(col_tiles, grid.cols);
+    return double(busiest * threads) / double(row_tiles * col_tiles);
+  }
+
+ private:
+  static constexpr std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+};
+
+/// The features struct of the operator whose plans are keyed by `Shape`.
+template <class Shape>
+struct features_of;
+
+template <>
+struct features_of<gemm_shape> {
+  using type = linear_features;
+};
+
+}  // namespace coexec::predict

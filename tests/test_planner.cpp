@@ -1,0 +1,245 @@
+// plan::predicted on operators whose times are analytic functions of the split (deterministic,
+// no timing noise), then with trained models from files and headers, the roofline fallback,
+// and inside ops::linear.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include "coexec/ops/linear.hpp"
+#include "coexec/plan/predicted.hpp"
+#include "linear_reference.hpp"
+#include "support.hpp"
+
+using namespace coexec;
+using predict::side;
+
+namespace {
+
+// Time in us of a side as a function of its FLOPs: a fixed cost plus a rate.
+struct side_cost {
+  double fixed_us, flops_per_us;
+  double us(double flops) const { return fixed_us + flops / flops_per_us; }
+};
+
+// A model with analytic predictions, each side's scaled by a bias.
+struct analytic_model {
+  side_cost cpu, gpu;
+  double cpu_bias = 1, gpu_bias = 1;
+  double predict_us(side s, const predict::linear_features::vector& f) const {
+    const double flops = f[predict::linear_features::flops];
+    return s == side::cpu ? cpu_bias * cpu.us(flops) : gpu_bias * gpu.us(flops);
+  }
+};
+
+// The interface linear offers its planner, with times that are exactly `truth`'s.
+struct analytic_op {
+  gemm_shape shape;
+  analytic_model truth;
+  std::size_t granule = 16;
+  ops::run_record last{};
+
+  std::size_t columns() const { return shape.n; }
+  std::size_t split_granule() const { return granule; }
+  std::size_t element_size() const { return sizeof(float); }
+  std::size_t cpu_threads() const { return 4; }
+  gpu::gemm_config device_config() const { return gpu::gemm_config::local(64, 64, 16, 4, 8, 4); }
+  predict::device_profile device_profile() const { return {8, 20.0}; }
+
+  double seconds(side s, std::size_t split) const {
+    const std::size_t cols = s == side::cpu ? split : shape.n - split;
+    return cols == 0 ? 0 : 1e-6 * (s == side::cpu ? truth.cpu : truth.gpu).us(2.0 * shape.m * cols * shape.k);
+  }
+  // As linear measures it: the host sees a device that finished first only at the CPU's end.
+  void run(std::size_t split) {
+    const double cpu = seconds(side::cpu, split), gpu = seconds(side::gpu, split);
+    last = {split, cpu, std::max(cpu, gpu), std::max(cpu, gpu), gpu >= cpu};
+  }
+  // The oracle: every aligned split scored on the true times (grid_search without the noise).
+  std::size_t best_split() const {
+    std::size_t best = 0;
+    for (std::size_t s : plan::aligned_splits(shape.n, granule))
+      if (std::max(seconds(side::cpu, s), seconds(side::gpu, s)) < std::max(seconds(side::cpu, best), seconds(side::gpu, best)))
+        best = s;
+    return best;
+  }
+};
+
+using analytic_planner = plan::predicted<gemm_shape, analytic_model>;
+
+constexpr gemm_shape bert_ffn{128, 3072, 768};
+
+std::filesystem::path shipped_model_file() {
+  return std::filesystem::path(__FILE__).parent_path().parent_path() / "models" / "pocl-2.model";
+}
+
+}  // namespace
+
+TEST_CASE("predicted picks the optimum wherever the curves cross, endpoints included") {
+  struct scenario {
+    const char* name;
+    analytic_model model;
+  };
+  const scenario scenarios[] = {
+      {"balanced", {{5, 2e4}, {20, 2e4}}},
+      {"device 3x faster", {{5, 2e4}, {20, 6e4}}},
+      {"CPU 5x faster", {{5, 1e5}, {20, 2e4}}},
+      {"device hopeless: N", {{5, 1e5}, {1e6, 1e3}}},
+      {"CPU hopeless: 0", {{1e6, 1e3}, {20, 1e5}}},
+  };
+  for (const scenario& s : scenarios) {
+    CAPTURE(s.name);
+    for (const gemm_shape shape : {bert_ffn, gemm_shape{1, 4096, 4096}, gemm_shape{32, 1000, 1280}, gemm_shape{8, 40, 64}}) {
+      CAPTURE(shape.n);
+      analytic_op op{shape, s.model};
+      analytic_planner planner(s.model);
+      CHECK(planner.choose(shape, op) == op.best_split());
+    }
+  }
+}
+
+TEST_CASE("predicted scores a handful of candidates, not all of them") {
+  const gemm_shape shape{1, 4096, 4096};
+  analytic_op op{shape, {{5, 2e4}, {20, 3e4}}};
+  analytic_planner planner(op.truth);
+  planner.choose(shape, op);
+  const std::size_t candidates = plan::aligned_splits(shape.n, op.granule).size();  // 257
+  MESSAGE(planner.predictions() << " predictions for " << candidates << " candidates");
+  CHECK(planner.predictions() <= 2 * 16);
+  CHECK(planner.predictions() * 8 < 2 * candidates);
+}
+
+TEST_CASE("predicted caches plans per shape") {
+  analytic_op op{bert_ffn, {{5, 2e4}, {20, 3e4}}};
+  analytic_planner planner(op.truth);
+  const std::size_t split = planner.choose(bert_ffn, op);
+  const std::size_t after_first = planner.predictions();
+  CHECK(planner.choose(bert_ffn, op) == split);
+  CHECK(planner.predictions() == after_first);
+  analytic_op other{{64, 3072, 768}, op.truth};
+  planner.choose(other.shape, other);
+  CHECK(planner.predictions() > after_first);
+  const std::size_t before_clear = planner.predictions();
+  planner.clear();
+  CHECK(planner.choose(bert_ffn, op) == split);
+  CHECK(planner.predictions() > before_clear);
+}
+
+TEST_CASE("online correction converges to the oracle split within a few runs under a 30% bias") {
+  const analytic_model truth{{5, 2e4}, {20, 3e4}};
+  struct bias {
+    std::string name;
+    double cpu, gpu;
+  };
+  // Overestimating the device is the hard case: it then finishes first and is timed only as
+  // an upper bound.
+  for (const bias& b : {bias{"device 30% slower than predicted", 1, 1 / 1.3}, bias{"device 30% faster", 1, 1.3},
+                       bias{"CPU 30% slower", 1 / 1.3, 1}, bias{"CPU 30% faster", 1.3, 1}}) {
+    CAPTURE(b.name);
+    analytic_op op{bert_ffn, truth};
+    analytic_model biased = truth;
+    biased.cpu_bias = b.cpu;
+    biased.gpu_bias = b.gpu;
+    analytic_planner planner(biased);
+    const std::size_t oracle = op.best_split();
+    std::vector<std::size_t> splits;
+    for (int run = 0; run < 6; ++run) {
+      splits.push_back(planner.choose(bert_ffn, op));
+      op.run(splits.back());
+      planner.observe(bert_ffn, op.last);
+    }
+    CAPTURE(oracle);
+    CAPTURE(splits[0]);
+    CAPTURE(splits[3]);
+    CHECK(splits.front() != oracle);  // the bias matters
+    CHECK(std::all_of(splits.begin() + 4, splits.end(), [&](std::size_t s) { return s == oracle; }));
+  }
+}
+
+TEST_CASE("tree_model loads a model file and matches the generated header it was exported with") {
+  const char* override_file = std::getenv("COEXEC_PLANNER_MODEL");  // the calibrate -> train smoke test's
+  const std::filesystem::path file = override_file ? override_file : shipped_model_file();
+  CAPTURE(file);
+  const auto loaded = plan::tree_model<>::load(file);
+  analytic_op op{bert_ffn, {}};
+  plan::predicted<gemm_shape, plan::tree_model<>> planner(loaded);
+  const std::size_t split = planner.choose(bert_ffn, op);
+  CHECK((split % op.granule == 0 || split == bert_ffn.n));
+  const auto estimate = planner.estimate(bert_ffn, split);
+  CHECK(std::isfinite(estimate.total()));
+  CHECK(estimate.total() > 0);
+  CHECK(estimate.total() <= planner.estimate(bert_ffn, 0).total());
+  CHECK(estimate.total() <= planner.estimate(bert_ffn, bert_ffn.n).total());
+  if (override_file) return;
+
+  namespace shipped = predict::models::pocl_2;
+  const plan::tree_model<> from_header({shipped::linear_cpu::features, shipped::linear_cpu::model},
+                                       {shipped::linear_gpu::features, shipped::linear_gpu::model});
+  const predict::linear_setup setup{sizeof(float), 1, op.device_config(), op.device_profile()};
+  for (std::size_t columns : {16, 256, 1024, 3072})
+    for (side s : {side::cpu, side::gpu}) {
+      const auto f = predict::linear_features::of(s, bert_ffn, columns, setup);
+      CHECK(loaded.predict_us(s, f) == from_header.predict_us(s, f));
+    }
+}
+
+TEST_CASE("tree_model rejects models that read features the operator lacks") {
+  predict::model_set set = predict::load_model_set(shipped_model_file());
+  set.models.at("linear/gpu").features.front() = "no_such_feature";
+  test::check_error([&] { plan::tree_model<> model(set); }, errc::invalid_argument);
+  set.models.erase("linear/gpu");
+  test::check_error([&] { plan::tree_model<> model(set); }, errc::invalid_argument);
+}
+
+TEST_CASE("the roofline fallback calibrates within 2 s, caches on disk and plans sanely") {
+  auto ctx = test::make_context();
+  const auto directory = std::filesystem::temp_directory_path() / ("coexec-roofline-test-" + std::to_string(std::random_device{}()));
+  const auto start = std::chrono::steady_clock::now();
+  const auto model = plan::roofline_model<>::cached(ctx, 2, directory);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("roofline: CPU " << model.cpu().gflops << " GFLOP/s " << model.cpu().gbytes_per_s << " GB/s, device "
+                           << model.gpu().gflops << " GFLOP/s " << model.gpu().gbytes_per_s << " GB/s, calibrated in " << seconds << " s");
+  CHECK(seconds < 2.5);  // the device profile's probe is shared with later users
+  for (const auto& r : {model.cpu(), model.gpu()}) {
+    CHECK(r.gflops > 0.1);
+    CHECK(r.gbytes_per_s > 0.1);
+  }
+  CHECK(std::distance(std::filesystem::directory_iterator(directory), std::filesystem::directory_iterator()) == 1);
+  const auto reread = plan::roofline_model<>::cached(ctx, 2, directory);
+  CHECK(reread.gpu().gflops == doctest::Approx(model.gpu().gflops).epsilon(1e-5));
+  std::filesystem::remove_all(directory);
+
+  // Comparable sides share a large layer, and the bisection finds the model's own optimum.
+  analytic_op op{bert_ffn, {}};
+  plan::predicted<gemm_shape, plan::roofline_model<>> planner(model);
+  const std::size_t split = planner.choose(bert_ffn, op);
+  CHECK(split > 0);
+  CHECK(split < bert_ffn.n);
+  for (std::size_t s : plan::aligned_splits(bert_ffn.n, op.granule))
+    CHECK(planner.estimate(bert_ffn, split).total() <= planner.estimate(bert_ffn, s).total());
+}
+
+TEST_CASE("linear runs correctly with the default predicted planner and feeds it its runs") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(3);
+  const std::size_t m = 64, n = 1000, k = 256;
+  const auto w = test::random_values<float>(n * k, rng), xs = test::random_values<float>(m * k, rng);
+  ops::linear<float, cpu::packed_gemm, plan::predicted<>> layer(ctx, pool, n, k, w);
+  std::vector<float> x_host(xs), y_host(m * n);
+  std::optional<memory::svm_vector<float>> x_svm, y_svm;
+  float *x = x_host.data(), *y = y_host.data();
+  if (layer.shared_memory()) {
+    x = x_svm.emplace(ctx, m * k).data();
+    y = y_svm.emplace(ctx, m * n).data();
+    std::copy(xs.begin(), xs.end(), x);
+  }
+  for (int run = 0; run < 3; ++run) {
+    layer(x, m, y);
+    test::check_linear<float>(xs.data(), w.data(), nullptr, y, m, n, k, activation::none);
+  }
+  CHECK(layer.planner().model().has_value());
+  CHECK(layer.planner().estimate(layer.shape(m), layer.last_run().split).total() > 0);
+}

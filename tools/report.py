@@ -120,13 +120,13 @@ def predict(ensemble: dict, x: list[float]) -> float:
     return math.exp(raw) if ensemble["exp"] else raw
 
 
-def plot_calibration(directory: Path, plots: Path, shapes: int) -> None:
+def plot_calibration(directory: Path, model_file: Path | None, plots: Path, shapes: int) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    model_files = sorted(directory.glob("*.model"))
-    models = load_models(model_files[0]) if model_files else {}
+    model_file = model_file or next(iter(sorted(directory.glob("*.model"))), None)
+    models = load_models(model_file) if model_file else {}
     predicted: dict[tuple[str, str, int], float] = {}  # (shape, side, side's columns) -> us
     with open(directory / "linear.csv", newline="") as file:
         for row in csv.DictReader(file):
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--platform", default="default", help="for --run")
     parser.add_argument("--predictions", type=Path, nargs="*", default=[], help="train_predictor.py --predictions CSVs")
     parser.add_argument("--calibration", type=Path, help="calibrate_and_train.sh output directory")
+    parser.add_argument("--model", type=Path, help="model file for the predicted curves (default: <calibration>/*.model)")
     parser.add_argument("--plots", type=Path, default=Path("plots"), help="where PNGs go")
     parser.add_argument("--shapes", type=int, default=4, help="shapes to plot")
     args = parser.parse_args(argv)
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"predictor ({path}):")
         print_accuracy(path)
     if args.calibration:
-        plot_calibration(args.calibration, args.plots, args.shapes)
+        plot_calibration(args.calibration, args.model, args.plots, args.shapes)
     if not (results or args.predictions or args.calibration):
         parser.error("nothing to report: give --bench-json, --run, --predictions or --calibration")
     return 0

@@ -126,6 +126,10 @@ void oracle(benchmark::State& state, const layer_shape& s) {
   auto& f = fixture_for(s);
   f.layer(f.x.data(), s.m, f.y.data());  // plans (grid search) on first use
   const double t_coexec = timed_loop(state, [&] { f.layer(f.x.data(), s.m, f.y.data()); });
+  std::string curve;  // the oracle's measured curve, split:us, for reports and plots
+  for (const auto& point : f.layer.planner().curve(f.layer.shape(s.m)))
+    curve += std::to_string(point.split) + ":" + std::to_string(int(point.seconds * 1e6)) + " ";
+  state.SetLabel(curve);
   const double t_cpu = f.cpu_seconds, t_gpu = f.gpu_seconds;
   state.counters["split"] = double(f.layer.last_run().split) / double(s.n);
   state.counters["speedup"] = std::min(t_cpu, t_gpu) / t_coexec;

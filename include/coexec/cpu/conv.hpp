@@ -1,0 +1,268 @@
+#pragma once
+// coexec::cpu::packed_conv — the default conv2d CpuKernel: a block of output channels x output
+// rows of y = act(conv2d(x, W) + bias), NCHW / OIHW, on a thread_pool.
+//
+// Convolution as GEMM, per image and group: Y_g[Og, P] = W_g[Og, Cg*KH*KW] · cols[Cg*KH*KW, P]
+// with P the output pixels. The OIHW weights already are W_g row-major, so they play the GEMM's
+// row operand (cpu/gemm.hpp packs it into MR-row micro-panels itself), and the im2col columns
+// play its packed panels: each worker gathers a tile of output pixels straight into the panel
+// layout (NR pixels per panel, k-major) in a fixed per-thread workspace and runs the packed
+// micro-kernel over it, writing NCHW rows of y directly. 1x1 stride-1 layers take the same path
+// with the gather reduced to a copy.
+// Convolutions where every output channel reads one input channel (depthwise, Cg == 1) are
+// bandwidth bound and have no reduction to block: they run directly, a row at a time, in vectors.
+#include <algorithm>
+#include <compare>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "coexec/activation.hpp"
+#include "coexec/cpu/gemm.hpp"
+#include "coexec/cpu/thread_pool.hpp"
+
+namespace coexec {
+
+/// A 2-D convolution, torch.nn.functional.conv2d semantics: x[batch][channels][height][width],
+/// W[out_channels][channels / groups][kernel_h][kernel_w], y[batch][out_channels][OH][OW] with
+///   OH = floor((height + pad_top + pad_bottom - dilation_h * (kernel_h - 1) - 1) / stride_h) + 1
+///   OW = floor((width + pad_left + pad_right - dilation_w * (kernel_w - 1) - 1) / stride_w) + 1
+///   y[n][o][i][j] = bias[o] + sum over c < channels / groups, kh, kw of
+///       W[o][c][kh][kw] * x[n][g * channels / groups + c][i * stride_h - pad_top + kh * dilation_h]
+///                                                       [j * stride_w - pad_left + kw * dilation_w]
+/// where g = o / (out_channels / groups) and x is zero outside the image.
+struct conv2d_shape {
+  std::size_t batch = 1, channels = 0, height = 0, width = 0;
+  std::size_t out_channels = 0, kernel_h = 1, kernel_w = 1;
+  std::size_t stride_h = 1, stride_w = 1;
+  std::size_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  std::size_t dilation_h = 1, dilation_w = 1;
+  std::size_t groups = 1;
+
+  friend constexpr auto operator<=>(const conv2d_shape&, const conv2d_shape&) = default;
+
+  // Valid only once the shape passed validation (ops::conv2d checks it).
+  constexpr std::size_t out_height() const { return (height + pad_top + pad_bottom - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  constexpr std::size_t out_width() const { return (width + pad_left + pad_right - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  constexpr std::size_t group_channels() const { return channels / groups; }
+  constexpr std::size_t group_out_channels() const { return out_channels / groups; }
+  /// The GEMM depth: weights per output channel.
+  constexpr std::size_t patch() const { return group_channels() * kernel_h * kernel_w; }
+  constexpr std::size_t input_size() const { return batch * channels * height * width; }
+  constexpr std::size_t output_size() const { return batch * out_channels * out_height() * out_width(); }
+  constexpr std::size_t weight_size() const { return out_channels * patch(); }
+  constexpr bool padded() const { return pad_top + pad_bottom + pad_left + pad_right != 0; }
+  /// 1x1, stride 1, no padding: y[n] = W · x[n] over pixels.
+  constexpr bool pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && !padded();
+  }
+  /// Multiply-adds of the whole layer.
+  constexpr double macs() const { return double(output_size()) * double(patch()); }
+};
+
+namespace cpu {
+
+/// Operands of one convolution (all of conv2d_shape's tensors, dense).
+template <class T>
+struct conv_args {
+  conv2d_shape shape;
+  const T* x = nullptr;
+  const T* weights = nullptr;  // OIHW
+  const T* bias = nullptr;     // out_channels values or null
+  T* y = nullptr;
+  activation act = activation::none;
+};
+
+namespace detail {
+
+/// Bytes of im2col panels one work item gathers: small enough to stay in L2 next to the
+/// weights, yet at least one panel of the deepest patch.
+inline constexpr std::size_t conv_workspace_budget = 256 * 1024;
+
+/// This thread's im2col workspace of at least `bytes`: allocated on first use and regrown only
+/// for a deeper patch than any before, so steady-state runs allocate nothing.
+template <class T>
+T* conv_workspace(std::size_t bytes) {
+  struct release {
+    void operator()(T* p) const noexcept { ::operator delete(p, std::align_val_t{64}); }
+  };
+  thread_local std::unique_ptr<T, release> buffer;
+  thread_local std::size_t capacity = 0;
+  if (capacity < bytes) {
+    buffer.reset(static_cast<T*>(::operator new(bytes, std::align_val_t{64})));
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+
+/// Adds bias and activates `count` outputs; the switch stays outside the loop so it vectorises.
+template <class T>
+void bias_activate(T* y, std::size_t count, T bias, activation act) {
+  switch (act) {
+    case activation::none: for (std::size_t i = 0; i < count; ++i) y[i] += bias; break;
+    case activation::relu: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::relu, y[i] + bias); break;
+    case activation::relu6: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::relu6, y[i] + bias); break;
+    case activation::gelu: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::gelu, y[i] + bias); break;
+  }
+}
+
+/// Gathers the im2col columns of output pixels [p0, p0 + count) of one image and group into the
+/// panel layout: dst[(q * patch + k) * NR + j] = cols[k][p0 + q * NR + j], zero past `count`.
+template <class T>
+void pack_columns(const conv2d_shape& s, const T* x_group, std::size_t p0, std::size_t count, T* dst) {
+  constexpr std::size_t nr = memory::panel_width<T>;
+  const std::size_t ow_count = s.out_width(), plane = s.height * s.width, patch = s.patch();
+  for (std::size_t q = 0; q * nr < count; ++q, dst += patch * nr) {
+    const std::size_t first = p0 + q * nr, lanes = std::min(nr, count - q * nr);
+    if (s.pointwise() && lanes == nr) {  // the columns are rows of x
+      for (std::size_t c = 0; c < s.group_channels(); ++c) std::memcpy(dst + c * nr, x_group + c * plane + first, nr * sizeof(T));
+      continue;
+    }
+    // Top-left input coordinate of each lane's receptive field (signed: padding lies before 0).
+    std::ptrdiff_t ih0[nr], iw0[nr];
+    for (std::size_t j = 0; j < nr; ++j) {
+      const std::size_t p = first + std::min(j, lanes - 1);
+      ih0[j] = std::ptrdiff_t(p / ow_count * s.stride_h) - std::ptrdiff_t(s.pad_top);
+      iw0[j] = std::ptrdiff_t(p % ow_count * s.stride_w) - std::ptrdiff_t(s.pad_left);
+    }
+    // A full panel inside one output row at stride 1 reads NR consecutive inputs per tap.
+    const bool one_row = lanes == nr && ih0[0] == ih0[nr - 1] && s.stride_w == 1;
+    T* out = dst;
+    for (std::size_t c = 0; c < s.group_channels(); ++c) {
+      const T* channel = x_group + c * plane;
+      for (std::size_t kh = 0; kh < s.kernel_h; ++kh)
+        for (std::size_t kw = 0; kw < s.kernel_w; ++kw, out += nr) {
+          const std::ptrdiff_t dh = std::ptrdiff_t(kh * s.dilation_h), dw = std::ptrdiff_t(kw * s.dilation_w);
+          if (one_row && ih0[0] + dh >= 0 && ih0[0] + dh < std::ptrdiff_t(s.height) && iw0[0] + dw >= 0 &&
+              iw0[nr - 1] + dw < std::ptrdiff_t(s.width)) {
+            std::memcpy(out, channel + (ih0[0] + dh) * std::ptrdiff_t(s.width) + iw0[0] + dw, nr * sizeof(T));
+            continue;
+          }
+          for (std::size_t j = 0; j < nr; ++j) {
+            const std::ptrdiff_t ih = ih0[j] + dh, iw = iw0[j] + dw;
+            const bool inside = j < lanes && ih >= 0 && ih < std::ptrdiff_t(s.height) && iw >= 0 && iw < std::ptrdiff_t(s.width);
+            out[j] = inside ? channel[ih * std::ptrdiff_t(s.width) + iw] : T(0);
+          }
+        }
+    }
+  }
+}
+
+/// Output pixels one work item gathers: as many as the workspace holds (whole panels), but
+/// small enough that every worker gets at least two items when the layer allows.
+template <class T>
+std::size_t pixel_tile(const conv2d_shape& s, std::size_t pixels, std::size_t outer_items, std::size_t workers) {
+  constexpr std::size_t nr = memory::panel_width<T>;
+  const std::size_t fits = std::max<std::size_t>(1, conv_workspace_budget / (s.patch() * nr * sizeof(T))) * nr;
+  const std::size_t tiles_wanted = ceil_div(2 * workers, outer_items);
+  return std::min(fits, memory::round_up(ceil_div(pixels, tiles_wanted), nr));
+}
+
+/// im2col + packed GEMM over y[:, channels, rows, :] (any group count).
+template <class T>
+void im2col_gemm(thread_pool& pool, const conv_args<T>& args, index_range channels, index_range rows) {
+  using B = blocking<T>;
+  const conv2d_shape& s = args.shape;
+  const std::size_t og = s.group_out_channels(), plane = s.out_height() * s.out_width();
+  const std::size_t first_group = channels.begin / og, groups = ceil_div(channels.end, og) - first_group;
+  const index_range pixels{rows.begin * s.out_width(), rows.end * s.out_width()};
+  const std::size_t tile = pixel_tile<T>(s, pixels.size(), s.batch * groups, pool.size());
+  const std::size_t tiles = ceil_div(pixels.size(), tile);
+  pool.parallel_for(s.batch * groups * tiles, [&](std::size_t begin, std::size_t end) {
+    T* const workspace = conv_workspace<T>(memory::packed_size<T>(tile, s.patch()) * sizeof(T));
+    for (std::size_t item = begin; item < end; ++item) {
+      const std::size_t n = item / (groups * tiles), g = first_group + item / tiles % groups;
+      const std::size_t p0 = pixels.begin + item % tiles * tile, count = std::min(tile, pixels.end - p0);
+      const index_range mine{std::max(channels.begin, g * og), std::min(channels.end, (g + 1) * og)};
+      pack_columns(s, args.x + (n * s.channels + g * s.group_channels()) * s.height * s.width, p0, count, workspace);
+      gemm_args<T> gemm;
+      gemm.x = args.weights + mine.begin * s.patch();
+      gemm.ldx = s.patch();
+      gemm.panels = workspace;
+      gemm.y = args.y + (n * s.out_channels + mine.begin) * plane + p0;
+      gemm.ldy = plane;
+      gemm.shape = {mine.size(), count, s.patch()};
+      gemm.act = args.bias ? activation::none : args.act;  // gemm's bias runs along pixels, not channels
+      gemm_block(gemm, {0, mine.size()}, {0, ceil_div(count, B::nr)}, count);
+      if (args.bias)
+        for (std::size_t o = mine.begin; o < mine.end; ++o)
+          bias_activate(args.y + (n * s.out_channels + o) * plane + p0, count, args.bias[o], args.act);
+    }
+  });
+}
+
+/// out[j] += w * in[j * stride] for j < count: native vectors when the input is contiguous.
+template <class T, bool Contiguous>
+void axpy_row(T* out, const T* in, std::size_t stride, T w, std::size_t count) {
+  using S = simd<T>;
+  std::size_t j = 0;
+  if constexpr (Contiguous) {
+    const vec<T> wv = S::broadcast(w);
+    for (; j + S::lanes <= count; j += S::lanes) S::store(out + j, S::load(out + j) + wv * S::load(in + j));
+  }
+  for (; j < count; ++j) out[j] += w * in[j * (Contiguous ? 1 : stride)];
+}
+
+/// One output channel plane, rows [rows.begin, rows.end), where the channel reads one input
+/// channel: each output row accumulates KH x KW shifted input rows over its in-bounds span.
+template <class T>
+void depthwise_plane(const conv2d_shape& s, const T* in, const T* w, T bias, activation act, T* out, index_range rows) {
+  const std::size_t ow_count = s.out_width();
+  for (std::size_t oh = rows.begin; oh < rows.end; ++oh) {
+    T* y = out + oh * ow_count;
+    std::fill(y, y + ow_count, T(0));
+    for (std::size_t kh = 0; kh < s.kernel_h; ++kh) {
+      const std::ptrdiff_t ih = std::ptrdiff_t(oh * s.stride_h + kh * s.dilation_h) - std::ptrdiff_t(s.pad_top);
+      if (ih < 0 || ih >= std::ptrdiff_t(s.height)) continue;
+      for (std::size_t kw = 0; kw < s.kernel_w; ++kw) {
+        // Output columns whose tap kw lands inside the row: offset <= j * stride < offset + width.
+        const std::ptrdiff_t offset = std::ptrdiff_t(s.pad_left) - std::ptrdiff_t(kw * s.dilation_w);
+        const std::ptrdiff_t sw = std::ptrdiff_t(s.stride_w);
+        const std::size_t j0 = offset > 0 ? std::size_t((offset + sw - 1) / sw) : 0;
+        const std::ptrdiff_t last = offset + std::ptrdiff_t(s.width) - 1;
+        const std::size_t j1 = last < 0 ? 0 : std::min(ow_count, std::size_t(last / sw) + 1);
+        if (j0 >= j1) continue;
+        const T* x = in + ih * std::ptrdiff_t(s.width) + std::ptrdiff_t(j0) * sw - offset;
+        const T tap = w[kh * s.kernel_w + kw];
+        if (s.stride_w == 1)
+          axpy_row<T, true>(y + j0, x, 1, tap, j1 - j0);
+        else
+          axpy_row<T, false>(y + j0, x, s.stride_w, tap, j1 - j0);
+      }
+    }
+    bias_activate(y, ow_count, bias, act);
+  }
+}
+
+template <class T>
+void depthwise(thread_pool& pool, const conv_args<T>& args, index_range channels, index_range rows) {
+  const conv2d_shape& s = args.shape;
+  const std::size_t plane = s.out_height() * s.out_width(), og = s.group_out_channels();
+  pool.parallel_for(s.batch * channels.size(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t item = begin; item < end; ++item) {
+      const std::size_t n = item / channels.size(), o = channels.begin + item % channels.size();
+      depthwise_plane(s, args.x + (n * s.channels + o / og) * s.height * s.width, args.weights + o * s.patch(),
+                      args.bias ? args.bias[o] : T(0), args.act, args.y + (n * s.out_channels + o) * plane, rows);
+    }
+  });
+}
+
+}  // namespace detail
+
+/// Default conv2d CpuKernel: direct for one-input-channel convolutions, im2col into the packed
+/// GEMM for the rest.
+struct packed_conv {
+  /// Computes y[:, channels, rows, :] and touches nothing else of y.
+  template <class T>
+  void operator()(thread_pool& pool, const conv_args<T>& args, index_range channels, index_range rows) const {
+    if (channels.size() == 0 || rows.size() == 0) return;
+    if (args.shape.group_channels() == 1)
+      detail::depthwise(pool, args, channels, rows);
+    else
+      detail::im2col_gemm(pool, args, channels, rows);
+  }
+};
+
+}  // namespace cpu
+}  // namespace coexec

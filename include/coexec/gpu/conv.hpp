@@ -1,0 +1,154 @@
+#pragma once
+// coexec::gpu::conv_launcher — runs the device side of a conv2d: a block of output channels x
+// output rows written straight into the shared output (or a staging buffer). Two kernels
+// (kernels/conv.cl), built per window (kernel, stride, dilation, padded or not) with -D constants:
+//   depthwise  one input channel per output channel, 3x3 or 5x5, stride 1 or 2, unit dilation:
+//              each work-item slides down ROWS outputs of a column, reusing input rows
+//   igemm      everything else, 1x1 included: implicit GEMM, a work-item owns one output pixel
+//              and OB output channels, so each input value loaded feeds OB multiply-adds
+// 1x1 layers need no separate GEMM path: with the window folded at compile time, igemm is a
+// GEMM whose B operand is read straight from NCHW, which the panel-layout GEMM would first have
+// to transpose.
+#include <cstddef>
+#include <string>
+#include <type_traits>
+
+#include "coexec/activation.hpp"
+#include "coexec/cpu/conv.hpp"
+#include "coexec/cpu/thread_pool.hpp"
+#include "coexec/gpu/gemm.hpp"
+#include "coexec/kernels/activation.hpp"
+#include "coexec/kernels/conv.hpp"
+#include "coexec/kernels/sync.hpp"
+
+namespace coexec::gpu {
+
+enum class conv_kernel { igemm, depthwise };
+
+constexpr const char* to_string(conv_kernel kernel) noexcept { return kernel == conv_kernel::igemm ? "igemm" : "depthwise"; }
+
+/// The kernel for `s`: the specialised depthwise kernel where it applies, else implicit GEMM.
+constexpr conv_kernel choose_kernel(const conv2d_shape& s) noexcept {
+  const bool square = s.kernel_h == s.kernel_w && (s.kernel_h == 3 || s.kernel_h == 5);
+  const bool stride = s.stride_h == s.stride_w && (s.stride_h == 1 || s.stride_h == 2);
+  const bool one_to_one = s.group_channels() == 1 && s.group_out_channels() == 1;
+  return one_to_one && square && stride && s.dilation_h == 1 && s.dilation_w == 1 ? conv_kernel::depthwise : conv_kernel::igemm;
+}
+
+/// Output channels an igemm work-item computes: 8, or the largest power of two dividing the
+/// group's channels, so that no block straddles two groups.
+constexpr std::size_t channel_block(const conv2d_shape& s) noexcept {
+  if (s.groups == 1) return 8;
+  std::size_t block = 8;
+  while (s.group_out_channels() % block != 0) block /= 2;
+  return block;
+}
+
+/// The operands of one block: x at image 0; w and bias at the block's first channel; y at
+/// y[0][first channel][first row][0], addressed with the given image and channel strides.
+template <class T>
+struct conv_operands {
+  device_ptr<const T> x;
+  device_ptr<const T> w;
+  device_ptr<const T> bias;
+  device_ptr<T> y;
+  std::size_t y_batch_stride = 0, y_channel_stride = 0;
+};
+
+template <class T>
+class conv_launcher {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "conv_launcher supports float and double");
+
+ public:
+  /// Split points along channels are multiples of this; it is a multiple of channel_block.
+  static constexpr std::size_t channel_granule = memory::panel_width<T>;
+
+  conv_launcher(const runtime::context& ctx, const conv2d_shape& shape, activation act, bool has_bias)
+      : context_(ctx), shape_(shape), kernel_kind_(choose_kernel(shape)), has_bias_(has_bias) {
+    if constexpr (std::is_same_v<T, double>)
+      if (!ctx.caps().fp64) throw error(errc::unsupported, "device '" + ctx.caps().name + "' has no fp64");
+    const conv2d_shape& s = shape_;
+    std::string options = std::string("-DT=") + (std::is_same_v<T, float> ? "float" : "double") +
+                          " -DCOEXEC_ACT=" + std::to_string(kernel_code(act)) + " -DCOEXEC_HAS_BIAS=" + (has_bias ? "1" : "0");
+    const auto define = [&](const char* name, std::size_t value) { options += std::string(" -D") + name + "=" + std::to_string(value); };
+    define("KH", s.kernel_h), define("KW", s.kernel_w), define("SH", s.stride_h), define("SW", s.stride_w);
+    define("DH", s.dilation_h), define("DW", s.dilation_w), define("PADDED", s.padded() ? 1 : 0);
+    define("WG", work_group);
+    if (kernel_kind_ == conv_kernel::depthwise) {
+      define("ROWS", rows_per_item);
+      kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
+    } else {
+      define("OB", channel_block(s));
+      kernel_ = ctx.kernel(source(), "coexec_conv_igemm", options);
+    }
+  }
+
+  /// sync.cl + activation.cl + conv.cl.
+  static const std::string& source() {
+    static const std::string joined = kernels::sync() + kernels::activation() + kernels::conv();
+    return joined;
+  }
+
+  conv_kernel kernel() const noexcept { return kernel_kind_; }
+
+  /// Enqueues output channels `channels` x output rows `rows` (both non-empty) of every image
+  /// and flushes; wait with `done.wait(event)`.
+  cl::Event enqueue(const conv_operands<T>& ops, cpu::index_range channels, cpu::index_range rows, sync::completion& done) {
+    const conv2d_shape& s = shape_;
+    require(channels.size() != 0 && rows.size() != 0 && channels.end <= s.out_channels && rows.end <= s.out_height(),
+            "conv: the block must be a non-empty part of the output");
+    require(channels.begin % channel_block(s) == 0, "conv: the first channel must be a multiple of the channel block");
+    require(has_bias_ != ops.bias.is_null(), has_bias_ ? "conv: the launcher adds a bias but none was given"
+                                                       : "conv: a bias was given to a launcher built without one");
+    const std::size_t plane = rows.size() * s.out_width();
+    detail::require_extent(context_, ops.x, s.input_size(), "x");
+    detail::require_extent(context_, ops.w, channels.size() * s.patch(), "w");
+    detail::require_extent(context_, ops.y, (s.batch - 1) * ops.y_batch_stride + (channels.size() - 1) * ops.y_channel_stride + plane, "y");
+    if (has_bias_) detail::require_extent(context_, ops.bias, channels.size(), "bias");
+
+    cl_uint arg = 0;
+    const auto set_uint = [&](std::size_t value) {
+      coexec::detail::check(kernel_.setArg(arg++, static_cast<cl_uint>(value)), "clSetKernelArg");
+    };
+    const auto set_pointer = [&](const auto& ptr) {
+      detail::set_pointer_arg(kernel_, arg++, ptr);
+      set_uint(ptr.offset);
+    };
+    set_pointer(ops.x);
+    set_pointer(ops.w);
+    set_pointer(ops.bias);
+    set_pointer(ops.y);
+    set_uint(ops.y_batch_stride);
+    set_uint(ops.y_channel_stride);
+    for (std::size_t size : {s.channels, s.height, s.width, s.out_width(), s.group_channels(), s.group_out_channels(), s.pad_top, s.pad_left})
+      set_uint(size);
+    set_uint(channels.begin);
+    set_uint(channels.size());
+    set_uint(rows.begin);
+    set_uint(rows.size());
+    done.bind(kernel_, arg);
+
+    const cl::NDRange global =
+        kernel_kind_ == conv_kernel::depthwise
+            ? cl::NDRange(memory::round_up(cpu::detail::ceil_div(rows.size(), rows_per_item) * s.out_width(), work_group), s.batch * channels.size(), 1)
+            : cl::NDRange(memory::round_up(plane, work_group), s.batch, cpu::detail::ceil_div(channels.size(), channel_block(s)));
+    cl::Event event;
+    coexec::detail::check(context_.queue().enqueueNDRangeKernel(kernel_, cl::NullRange, global, cl::NDRange(work_group, 1, 1), nullptr, &event),
+                          "clEnqueueNDRangeKernel(conv)");
+    coexec::detail::check(context_.queue().flush(), "clFlush");
+    return event;
+  }
+
+ private:
+  // PoCL runs a work-group as a loop it vectorises across work-items: 16 lanes fill AVX-512.
+  static constexpr std::size_t work_group = 16;
+  static constexpr std::size_t rows_per_item = 4;
+
+  runtime::context context_;
+  conv2d_shape shape_;
+  conv_kernel kernel_kind_;
+  bool has_bias_;
+  cl::Kernel kernel_;
+};
+
+}  // namespace coexec::gpu

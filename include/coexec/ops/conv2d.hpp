@@ -1,0 +1,292 @@
+#pragma once
+// coexec::ops::conv2d — y = act(conv2d(x, W) + bias) (NCHW, OIHW, torch.nn.functional.conv2d
+// semantics: see coexec::conv2d_shape), co-executed. The plan cuts the output along one
+// dimension: output channels (the CPU computes [0, split), the device [split, O)) or output rows
+// (CPU rows [0, split) of every channel, device the rest: the hybrid dimension for layers with
+// few channels). Both sides read the same input and write their part of the same output: no
+// halo copies, no merge.
+//
+//   CpuKernel  cpu::packed_conv (default), or yours:
+//              void operator()(cpu::thread_pool&, const cpu::conv_args<T>&, index_range channels, index_range rows)
+//   Planner    plan::hybrid_search<conv2d_shape> (the oracle over both dimensions), or any type
+//              with split_plan choose(const conv2d_shape&, Op&), or — channels only — any with
+//              size_t choose(const conv2d_shape&, Op&) such as plan::grid_search<conv2d_shape>
+//
+// Memory: as ops::linear. On fine-grained SVM devices x, y, weights and bias are shared and the
+// device works in place. Elsewhere x is copied in whole, the device's part of y is computed
+// compactly and copied back with rect copies, and the device holds the weights of the channels
+// it has been given (grown when the split moves down).
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "coexec/activation.hpp"
+#include "coexec/cpu/conv.hpp"
+#include "coexec/cpu/thread_pool.hpp"
+#include "coexec/gpu/conv.hpp"
+#include "coexec/ops/linear.hpp"
+#include "coexec/plan/split_plan.hpp"
+#include "coexec/sync/completion.hpp"
+
+namespace coexec::ops {
+
+struct conv2d_options {
+  activation act = activation::none;
+  /// svm_counter where the device supports it; event_polling forces the fallback.
+  sync::completion::mode completion = sync::completion::mode::svm_counter;
+  std::chrono::nanoseconds timeout = sync::default_timeout;
+  /// Share weights, x and y in fine-grained SVM where the device has it; false takes the
+  /// discrete-GPU (staged) path on any device.
+  bool shared_memory = true;
+};
+
+/// run_record plus the dimension the split ran along.
+struct conv2d_record : run_record {
+  plan::split_dimension dimension = plan::split_dimension::channels;
+};
+
+template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::hybrid_search<conv2d_shape>>
+class conv2d {
+ public:
+  using dimension = plan::split_dimension;
+
+  /// `weights` holds W in OIHW order (shape.weight_size() values), `bias` out_channels values or
+  /// nothing; both are copied once. Every call runs shape.batch images.
+  conv2d(const runtime::context& ctx, cpu::thread_pool& pool, const conv2d_shape& shape, std::span<const T> weights,
+         std::span<const T> bias = {}, conv2d_options options = {})
+      : context_((validate(shape, weights, bias), ctx)), pool_(&pool), shape_(shape), options_(options),
+        shared_(options.shared_memory && ctx.caps().svm_fine),
+        completion_(ctx, shared_ ? options.completion : sync::completion::mode::event_polling),
+        launcher_(ctx, shape, options.act, !bias.empty()) {
+    if (shared_) {  // one copy both sides read
+      shared_weights_.emplace(ctx, weights.size());
+      std::copy(weights.begin(), weights.end(), shared_weights_->data());
+      if (!bias.empty()) {
+        shared_bias_.emplace(ctx, bias.size());
+        std::copy(bias.begin(), bias.end(), shared_bias_->data());
+      }
+      return;
+    }
+    host_weights_.assign(weights.begin(), weights.end());
+    host_bias_.assign(bias.begin(), bias.end());
+    if (!bias.empty()) {
+      device_bias_ = gpu::make_buffer<T>(ctx, bias.size(), CL_MEM_READ_ONLY);
+      detail::check(ctx.queue().enqueueWriteBuffer(device_bias_, CL_TRUE, 0, bias.size() * sizeof(T), bias.data()),
+                    "clEnqueueWriteBuffer(bias)");
+    }
+  }
+
+  const conv2d_shape& shape() const noexcept { return shape_; }
+  /// Length of the output along `d`: out_channels or output rows.
+  std::size_t extent(dimension d) const noexcept { return d == dimension::channels ? shape_.out_channels : shape_.out_height(); }
+  /// Split points along `d` are multiples of this (or the extent): channel splits keep the
+  /// device's channel blocks whole, row splits may fall anywhere.
+  std::size_t split_granule(dimension d) const noexcept {
+    return d == dimension::channels ? gpu::conv_launcher<T>::channel_granule : 1;
+  }
+  Planner& planner() noexcept { return planner_; }
+  const runtime::context& context() const noexcept { return context_; }
+  sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }
+  /// True when x, y and the weights are shared with the device in fine-grained SVM.
+  bool shared_memory() const noexcept { return shared_; }
+  gpu::conv_kernel device_kernel() const noexcept { return launcher_.kernel(); }
+
+  /// Runs with the planner's plan for this shape (the first call may plan).
+  void operator()(const T* x, T* y) {
+    validate_io(x, y);
+    bound_call call{*this, x, y};
+    if constexpr (std::is_same_v<decltype(planner_.choose(shape_, call)), plan::split_plan>)
+      run(x, y, planner_.choose(shape_, call));
+    else
+      run(x, y, {dimension::channels, planner_.choose(shape_, call)});
+    if constexpr (requires { planner_.observe(shape_, last_run_); }) planner_.observe(shape_, last_run_);
+  }
+
+  /// Runs with an explicit plan: the CPU computes [0, split) along plan.dimension, the device
+  /// the rest. The split must be a multiple of split_granule(dimension) or the extent.
+  void operator()(const T* x, T* y, plan::split_plan plan) {
+    validate_io(x, y);
+    const std::size_t n = extent(plan.dimension), granule = split_granule(plan.dimension);
+    require(plan.split <= n && (plan.split % granule == 0 || plan.split == n),
+            std::string("conv2d: split ") + std::to_string(plan.split) + " along " + to_string(plan.dimension) +
+                " must be a multiple of " + std::to_string(granule) + " or " + std::to_string(n));
+    run(x, y, plan);
+  }
+
+  /// What the last run measured.
+  const conv2d_record& last_run() const noexcept { return last_run_; }
+
+ private:
+  // What a planner times: this operator on one call's buffers, planned either way.
+  struct bound_call {
+    conv2d& op;
+    const T* x;
+    T* y;
+    std::size_t extent(dimension d) const { return op.extent(d); }
+    std::size_t split_granule(dimension d) const { return op.split_granule(d); }
+    void run(plan::split_plan plan) { op.run(x, y, plan); }
+    // The one-dimensional planner interface: a channel split.
+    std::size_t columns() const { return extent(dimension::channels); }
+    std::size_t split_granule() const { return split_granule(dimension::channels); }
+    void run(std::size_t split) { run({dimension::channels, split}); }
+  };
+
+  static int validate(const conv2d_shape& s, std::span<const T> weights, std::span<const T> bias) {
+    using std::to_string;
+    const auto positive = [](std::size_t value, const char* name) {
+      require(value > 0, std::string("conv2d: ") + name + " must be positive");
+    };
+    positive(s.batch, "batch"), positive(s.channels, "channels"), positive(s.height, "height"), positive(s.width, "width");
+    positive(s.out_channels, "out_channels"), positive(s.kernel_h, "kernel_h"), positive(s.kernel_w, "kernel_w");
+    positive(s.stride_h, "stride_h"), positive(s.stride_w, "stride_w");
+    positive(s.dilation_h, "dilation_h"), positive(s.dilation_w, "dilation_w"), positive(s.groups, "groups");
+    require(s.channels % s.groups == 0 && s.out_channels % s.groups == 0,
+            "conv2d: groups (" + to_string(s.groups) + ") must divide channels (" + to_string(s.channels) +
+                ") and out_channels (" + to_string(s.out_channels) + ")");
+    const std::size_t span_h = s.dilation_h * (s.kernel_h - 1) + 1, span_w = s.dilation_w * (s.kernel_w - 1) + 1;
+    require(span_h <= s.height + s.pad_top + s.pad_bottom,
+            "conv2d: kernel_h spans " + to_string(span_h) + " rows (dilation included), more than the padded input height " +
+                to_string(s.height + s.pad_top + s.pad_bottom));
+    require(span_w <= s.width + s.pad_left + s.pad_right,
+            "conv2d: kernel_w spans " + to_string(span_w) + " columns (dilation included), more than the padded input width " +
+                to_string(s.width + s.pad_left + s.pad_right));
+    require(weights.data() != nullptr && weights.size() == s.weight_size(),
+            "conv2d: weights must hold out_channels * channels / groups * kernel_h * kernel_w = " + to_string(s.weight_size()) +
+                " values, got " + to_string(weights.size()));
+    require(bias.empty() || bias.size() == s.out_channels,
+            "conv2d: bias must hold out_channels = " + to_string(s.out_channels) + " values, got " + to_string(bias.size()));
+    return 0;
+  }
+
+  void validate_io(const T* x, const T* y) const {
+    require(x != nullptr, "conv2d: x is null");
+    require(y != nullptr, "conv2d: y is null");
+    require(reinterpret_cast<std::uintptr_t>(x) % alignof(T) == 0, "conv2d: x is not aligned to its element type");
+    require(reinterpret_cast<std::uintptr_t>(y) % alignof(T) == 0, "conv2d: y is not aligned to its element type");
+    if (shared_) {
+      require(context_.owns_svm(x, shape_.input_size() * sizeof(T)),
+              "conv2d: x must be an SVM allocation of this operator's context holding batch * channels * height * width = " +
+                  std::to_string(shape_.input_size()) + " values");
+      require(context_.owns_svm(y, shape_.output_size() * sizeof(T)),
+              "conv2d: y must be an SVM allocation of this operator's context holding batch * out_channels * OH * OW = " +
+                  std::to_string(shape_.output_size()) + " values");
+    }
+  }
+
+  void run(const T* x, T* y, plan::split_plan plan) {
+    using clock = std::chrono::steady_clock;
+    const bool by_channels = plan.dimension == dimension::channels;
+    const cpu::index_range all_channels{0, shape_.out_channels}, all_rows{0, shape_.out_height()};
+    const cpu::index_range cpu_channels = by_channels ? cpu::index_range{0, plan.split} : all_channels;
+    const cpu::index_range cpu_rows = by_channels ? all_rows : cpu::index_range{0, plan.split};
+    const cpu::index_range device_channels = by_channels ? cpu::index_range{plan.split, shape_.out_channels} : all_channels;
+    const cpu::index_range device_rows = by_channels ? all_rows : cpu::index_range{plan.split, shape_.out_height()};
+    const bool device_part = plan.split < extent(plan.dimension);
+
+    const auto start = clock::now();
+    cl::Event device_done = device_part ? enqueue_device(x, y, device_channels, device_rows) : cl::Event();
+    const auto cpu_start = clock::now();
+    std::exception_ptr cpu_failure;
+    try {
+      const T* weights = shared_ ? shared_weights_->data() : host_weights_.data();
+      const T* bias = shared_ ? (shared_bias_ ? shared_bias_->data() : nullptr) : (host_bias_.empty() ? nullptr : host_bias_.data());
+      const cpu::conv_args<T> args{shape_, x, weights, bias, y, options_.act};
+      CpuKernel{}(*pool_, args, cpu_channels, cpu_rows);
+    } catch (...) {
+      cpu_failure = std::current_exception();
+    }
+    const auto cpu_end = clock::now();
+    // Always wait for the device, even after a CPU failure: it still writes into y.
+    const bool device_first = device_part && completion_.ready(device_done);
+    if (device_part) completion_.wait(device_done, options_.timeout);
+    if (cpu_failure) std::rethrow_exception(cpu_failure);
+    const auto end = clock::now();
+    const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    last_run_.split = plan.split;
+    last_run_.dimension = plan.dimension;
+    last_run_.cpu_seconds = seconds(cpu_end - cpu_start);
+    last_run_.device_seconds = device_part ? seconds(end - start) : 0.0;
+    last_run_.total_seconds = seconds(end - start);
+    last_run_.device_exact = !device_first;
+  }
+
+  cl::Event enqueue_device(const T* x, T* y, cpu::index_range channels, cpu::index_range rows) {
+    const conv2d_shape& s = shape_;
+    const std::size_t plane = s.out_height() * s.out_width(), first = (channels.begin * s.out_height() + rows.begin) * s.out_width();
+    gpu::conv_operands<T> ops;
+    if (shared_) {
+      ops.x = gpu::device_ptr<const T>(x);
+      ops.w = gpu::device_ptr<const T>(shared_weights_->data(), channels.begin * s.patch());
+      if (shared_bias_) ops.bias = gpu::device_ptr<const T>(shared_bias_->data(), channels.begin);
+      ops.y = gpu::device_ptr<T>(y, first);
+      ops.y_batch_stride = s.out_channels * plane;
+      ops.y_channel_stride = plane;
+      return launcher_.enqueue(ops, channels, rows, completion_);
+    }
+    // Discrete device: x in whole, the block of y computed compactly, then copied into place.
+    const std::size_t block_plane = rows.size() * s.out_width();
+    cover_weights(channels.begin);
+    stage(x_stage_, x_capacity_, s.input_size(), CL_MEM_READ_ONLY);
+    stage(y_stage_, y_capacity_, s.batch * channels.size() * block_plane, CL_MEM_WRITE_ONLY);
+    gpu::write_rows(context_, x_stage_, 0, x, 1, s.input_size(), s.input_size());
+    ops.x = gpu::device_ptr<const T>(x_stage_);
+    ops.w = gpu::device_ptr<const T>(device_weights_, (channels.begin - device_first_channel_) * s.patch());
+    if (device_bias_() != nullptr) ops.bias = gpu::device_ptr<const T>(device_bias_, channels.begin);
+    ops.y = gpu::device_ptr<T>(y_stage_);
+    ops.y_batch_stride = channels.size() * block_plane;
+    ops.y_channel_stride = block_plane;
+    launcher_.enqueue(ops, channels, rows, completion_);
+    // A channel block is one contiguous run per image; a row block one run per (image, channel).
+    cl::Event copied = rows.size() == s.out_height()
+                           ? gpu::read_rows(context_, y_stage_, 0, y + first, s.batch, channels.size() * plane, s.out_channels * plane)
+                           : gpu::read_rows(context_, y_stage_, 0, y + first, s.batch * channels.size(), block_plane, plane);
+    detail::check(context_.queue().flush(), "clFlush");
+    return copied;
+  }
+
+  /// Makes the device hold the weights of channels [first, O): uploaded once, regrown only when
+  /// a split gives the device channels it never had.
+  void cover_weights(std::size_t first) {
+    if (first >= device_first_channel_) return;
+    const std::size_t count = (shape_.out_channels - first) * shape_.patch();
+    device_weights_ = gpu::make_buffer<T>(context_, count, CL_MEM_READ_ONLY);
+    detail::check(context_.queue().enqueueWriteBuffer(device_weights_, CL_TRUE, 0, count * sizeof(T),
+                                                      host_weights_.data() + first * shape_.patch()),
+                  "clEnqueueWriteBuffer(weights)");
+    device_first_channel_ = first;
+  }
+
+  void stage(cl::Buffer& buffer, std::size_t& capacity, std::size_t count, cl_mem_flags flags) {
+    if (capacity >= count) return;
+    buffer = gpu::make_buffer<T>(context_, count, flags);
+    capacity = count;
+  }
+
+  runtime::context context_;
+  cpu::thread_pool* pool_;
+  conv2d_shape shape_;
+  conv2d_options options_;
+  bool shared_;
+  sync::completion completion_;
+  std::optional<memory::svm_vector<T>> shared_weights_, shared_bias_;  // shared path
+  std::vector<T> host_weights_, host_bias_;                            // staged path
+
+  cl::Buffer device_weights_, device_bias_, x_stage_, y_stage_;
+  std::size_t device_first_channel_ = shape_.out_channels, x_capacity_ = 0, y_capacity_ = 0;
+  gpu::conv_launcher<T> launcher_;
+  Planner planner_;
+  conv2d_record last_run_;
+};
+
+}  // namespace coexec::ops
+
+namespace coexec {
+using ops::conv2d;
+using ops::conv2d_options;
+}  // namespace coexec

@@ -1,0 +1,91 @@
+#pragma once
+// Two-dimensional split plans: an operator whose output can be cut along more than one
+// dimension (conv2d: output channels, or output rows for layers with few channels, CoDL's
+// hybrid dimension) is planned as (dimension, split). The CPU computes [0, split) along that
+// dimension, the device [split, extent).
+//
+// hybrid_search is the oracle for such operators: one grid_search per dimension, each timing
+// that dimension's aligned candidates, and the faster of the two winners is the plan.
+#include <compare>
+#include <cstddef>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <type_traits>
+#include <vector>
+
+#include "coexec/plan/grid_search.hpp"
+
+namespace coexec::plan {
+
+enum class split_dimension { channels, rows };
+
+constexpr const char* to_string(split_dimension d) noexcept { return d == split_dimension::channels ? "channels" : "rows"; }
+
+struct split_plan {
+  split_dimension dimension = split_dimension::channels;
+  std::size_t split = 0;
+  friend constexpr auto operator<=>(const split_plan&, const split_plan&) = default;
+};
+
+inline constexpr split_dimension all_dimensions[] = {split_dimension::channels, split_dimension::rows};
+
+template <class Key>
+class hybrid_search {
+ public:
+  using options = typename grid_search<Key>::options;
+
+  hybrid_search() = default;
+  explicit hybrid_search(options opts) : searches_{grid_search<Key>(opts), grid_search<Key>(opts)} {}
+
+  /// The fastest plan for `key`, timing on first use. `op` offers
+  /// `std::size_t extent(split_dimension) const`, `std::size_t split_granule(split_dimension) const`
+  /// and `void run(split_plan)`; a dimension of extent 0 is not searched.
+  template <class Op>
+  split_plan choose(const Key& key, Op&& op) {
+    {
+      std::lock_guard lock(mutex_);
+      if (auto found = best_.find(key); found != best_.end()) return found->second;
+    }
+    split_plan best;
+    double best_seconds = std::numeric_limits<double>::infinity();
+    for (split_dimension d : all_dimensions) {
+      if (op.extent(d) == 0) continue;
+      along<std::remove_reference_t<Op>> adapter{op, d};
+      const std::size_t split = search(d).choose(key, adapter);
+      for (const split_timing& t : search(d).curve(key))
+        if (t.split == split && t.seconds < best_seconds) best = {d, split}, best_seconds = t.seconds;
+    }
+    std::lock_guard lock(mutex_);
+    return best_[key] = best;
+  }
+
+  /// Every timing measured for `key` along `d`, sorted by split (empty before the first choose()).
+  std::vector<split_timing> curve(const Key& key, split_dimension d) const { return search(d).curve(key); }
+
+  void clear() {
+    std::lock_guard lock(mutex_);
+    best_.clear();
+    for (auto& s : searches_) s.clear();
+  }
+
+ private:
+  // One dimension of a two-dimensional operator, as grid_search sees an operator.
+  template <class Op>
+  struct along {
+    Op& op;
+    split_dimension dimension;
+    std::size_t columns() const { return op.extent(dimension); }
+    std::size_t split_granule() const { return op.split_granule(dimension); }
+    void run(std::size_t split) { op.run(split_plan{dimension, split}); }
+  };
+
+  grid_search<Key>& search(split_dimension d) { return searches_[static_cast<int>(d)]; }
+  const grid_search<Key>& search(split_dimension d) const { return searches_[static_cast<int>(d)]; }
+
+  grid_search<Key> searches_[2];
+  mutable std::mutex mutex_;
+  std::map<Key, split_plan> best_;
+};
+
+}  // namespace coexec::plan

@@ -9,7 +9,7 @@
 //              platform::named also sets POCL_CPU_MAX_CU_COUNT=n/2 and POCL_AFFINITY=1 (unless
 //              already set): PoCL then runs n/2 threads pinned to cores 0 .. n/2-1. These must be
 //              in the environment before the first OpenCL call of the process.
-//   nvidia     the NVIDIA GPU + every core for the CPU side
+//   nvidia     the NVIDIA GPU + all cores but one for the CPU side (the driver needs one)
 //   default    select_device() (COEXEC_PLATFORM / COEXEC_DEVICE) + every core
 #include <cstdlib>
 #include <string>
@@ -36,6 +36,7 @@ struct platform {
     if (name == "default" || name.empty()) return p;
     if (name == "nvidia") {
       p.filter = {"NVIDIA", ""};
+      p.cpu_threads = std::max(1u, p.cpu_threads - 1);  // one core stays free for the driver's threads
       return p;
     }
     if (name.rfind("pocl-", 0) == 0) {

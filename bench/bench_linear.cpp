@@ -2,6 +2,8 @@
 //   BM_Linear/<shape>/cpu            coexec's CPU GEMM alone (split = N)
 //   BM_Linear/<shape>/gpu            coexec's device GEMM alone (split = 0)
 //   BM_Linear/<shape>/coexec_oracle  the grid-search split
+//   BM_Linear/<shape>/coexec_planned the predicted planner's split (shipped trees or roofline),
+//                                    online correction on; counter oracle_ratio = oracle / planned
 //   BM_Linear/<shape>/openblas       cblas_sgemm on the same number of threads
 //   BM_Linear/<shape>/clblast        CLBlastSgemm on the same device
 // Counters: gflops; split (CPU share of N); speedup over the faster single side and ideal
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "coexec/ops/linear.hpp"
+#include "coexec/plan/predicted.hpp"
 #include "common.hpp"
 
 #if defined(COEXEC_HAVE_CBLAS)
@@ -81,7 +84,7 @@ struct fixture {
   };
 
   layer_shape shape;
-  double cpu_seconds = 0, gpu_seconds = 0;  // per call, measured by the cpu and gpu modes
+  double cpu_seconds = 0, gpu_seconds = 0, oracle_seconds = 0;  // per call, measured by those modes
   coexec::runtime::context ctx;
   std::vector<float> weights, bias, input;
   coexec::ops::linear<float> layer;
@@ -130,11 +133,28 @@ void oracle(benchmark::State& state, const layer_shape& s) {
   for (const auto& point : f.layer.planner().curve(f.layer.shape(s.m)))
     curve += std::to_string(point.split) + ":" + std::to_string(int(point.seconds * 1e6)) + " ";
   state.SetLabel(curve);
+  f.oracle_seconds = t_coexec;
   const double t_cpu = f.cpu_seconds, t_gpu = f.gpu_seconds;
   state.counters["split"] = double(f.layer.last_run().split) / double(s.n);
   state.counters["speedup"] = std::min(t_cpu, t_gpu) / t_coexec;
   state.counters["ideal"] = 1.0 + std::min(t_cpu, t_gpu) / std::max(t_cpu, t_gpu);
   state.counters["efficiency"] = state.counters["speedup"].value / state.counters["ideal"].value;
+  set_common_counters(state, s, f);
+}
+
+// The same layer under the predicted planner: a separate operator (its own plan cache), built
+// on first use so the oracle's grid search and the planner's calibration never overlap.
+void planned(benchmark::State& state, const layer_shape& s) {
+  auto& f = fixture_for(s);
+  static std::map<std::string, coexec::ops::linear<float, coexec::cpu::packed_gemm, coexec::plan::predicted<>>*> layers;
+  auto& layer = layers[s.name];
+  if (!layer) layer = new coexec::ops::linear<float, coexec::cpu::packed_gemm, coexec::plan::predicted<>>(
+                  f.ctx, fixture::pool(), s.n, s.k, f.weights, f.bias);
+  for (int warm = 0; warm < 5; ++warm) (*layer)(f.x.data(), s.m, f.y.data());  // plan, then let online correction settle
+  const double t_planned = timed_loop(state, [&] { (*layer)(f.x.data(), s.m, f.y.data()); });
+  state.counters["split"] = double(layer->last_run().split) / double(s.n);
+  if (f.oracle_seconds > 0) state.counters["oracle_ratio"] = f.oracle_seconds / t_planned;
+  if (f.cpu_seconds > 0 && f.gpu_seconds > 0) state.counters["speedup"] = std::min(f.cpu_seconds, f.gpu_seconds) / t_planned;
   set_common_counters(state, s, f);
 }
 
@@ -194,6 +214,7 @@ int main(int argc, char** argv) {
       add("cpu", [s](benchmark::State& st) { run_split(st, s, s.n); });
       add("gpu", [s](benchmark::State& st) { run_split(st, s, 0); });
       add("coexec_oracle", [s](benchmark::State& st) { oracle(st, s); });
+      add("coexec_planned", [s](benchmark::State& st) { planned(st, s); });
 #if defined(COEXEC_HAVE_CBLAS)
       add("openblas", [s](benchmark::State& st) { openblas(st, s); });
 #endif

@@ -1,0 +1,260 @@
+// Co-executed conv2d on the real layers of MobileNetV2 and ResNet-50 (bench/conv_layers.hpp):
+//   BM_Conv/<layer>/cpu            plan {channels, O}: the CPU alone
+//   BM_Conv/<layer>/gpu            plan {channels, 0}: the device alone
+//   BM_Conv/<layer>/coexec_oracle  the hybrid_search plan (dimension and split timed on this machine)
+//   BM_Conv/<layer>/openblas       im2col + cblas_sgemm per group, the CPU side's threads
+//   BM_Conv/<layer>/clblast        CLBlastSconvgemm on the device (groups == 1 only)
+//   BM_ConvNet/<net>/<mode>        every convolution of the network, each as often as it occurs
+// Counters: gflops; for the oracle also split, dimension (0 channels, 1 rows), speedup (the
+// best single side, taken from the endpoints of the oracle's own curve, over this run's
+// co-executed time), ideal = 1 + t_min / t_max (perfect overlap) and efficiency = speedup / ideal.
+// Run: bench_conv --platform=pocl-2 --benchmark_filter=BM_Conv/mbv2
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "coexec/ops/conv2d.hpp"
+#include "common.hpp"
+#include "conv_layers.hpp"
+
+#if defined(COEXEC_HAVE_CBLAS)
+#include <cblas.h>
+#endif
+#if defined(COEXEC_HAVE_CLBLAST)
+#include <clblast_c.h>
+#endif
+
+namespace {
+
+using coexec::conv2d_shape;
+using coexec::bench::conv_layer;
+using coexec::bench::current_platform;
+using coexec::plan::split_dimension;
+using coexec::plan::split_plan;
+
+// The oracle with a lighter search than the default: 53 layers x two dimensions to plan.
+struct oracle : coexec::plan::hybrid_search<conv2d_shape> {
+  oracle() : hybrid_search({.coarse_points = 9, .repeats = 3}) {}
+};
+using conv_op = coexec::ops::conv2d<float, coexec::cpu::packed_conv, oracle>;
+
+// The device, the CPU threads and one operator per layer for the whole run, built lazily so
+// compilation is never timed, and deliberately never destroyed: releasing OpenCL objects during
+// static destruction crashes some drivers.
+struct machine {
+  coexec::runtime::context ctx = current_platform().make_context();
+  coexec::cpu::thread_pool pool{current_platform().cpu_threads, current_platform().cpu_cores};
+};
+machine& shared_machine() {
+  static auto* m = new machine;
+  return *m;
+}
+
+// A layer's operator and its random input / output, SVM where the device shares memory.
+struct layer_state {
+  explicit layer_state(const conv_layer& layer)
+      : op(shared_machine().ctx, shared_machine().pool, layer.shape, random(layer.shape.weight_size())) {
+    const std::vector<float> input = random(layer.shape.input_size());
+    if (op.shared_memory()) {
+      svm_x.emplace(shared_machine().ctx, input.size());
+      svm_y.emplace(shared_machine().ctx, layer.shape.output_size());
+      std::copy(input.begin(), input.end(), svm_x->data());
+    } else {
+      host_x = input;
+      host_y.resize(layer.shape.output_size());
+    }
+  }
+  static std::vector<float> random(std::size_t count) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    std::vector<float> values(count);
+    for (float& v : values) v = dist(rng);
+    return values;
+  }
+  const float* x() const { return svm_x ? svm_x->data() : host_x.data(); }
+  float* y() { return svm_y ? svm_y->data() : host_y.data(); }
+
+  conv_op op;
+  std::optional<coexec::memory::svm_vector<float>> svm_x, svm_y;
+  std::vector<float> host_x, host_y;
+};
+
+layer_state& state_of(const conv_layer& layer) {
+  static auto* states = new std::map<std::string, std::unique_ptr<layer_state>>;
+  auto& slot = (*states)[layer.name];
+  if (!slot) slot = std::make_unique<layer_state>(layer);
+  return *slot;
+}
+
+// One timed step of a mode on one layer; built before timing starts (and run once as warm-up).
+using step = std::function<void()>;
+
+step coexec_step(const conv_layer& layer, const std::string& mode) {
+  layer_state& s = state_of(layer);
+  if (mode == "cpu") return [&s, o = layer.shape.out_channels] { s.op(s.x(), s.y(), {split_dimension::channels, o}); };
+  if (mode == "gpu") return [&s] { s.op(s.x(), s.y(), {split_dimension::channels, 0}); };
+  return [&s] { s.op(s.x(), s.y()); };
+}
+
+#if defined(COEXEC_HAVE_CBLAS)
+// im2col of one image and group (rows: c, kh, kw; columns: output pixels), then W_g · cols.
+step openblas_step(const conv_layer& layer) {
+  const conv2d_shape sh = layer.shape;
+  auto cols = std::make_shared<std::vector<float>>(sh.patch() * sh.out_height() * sh.out_width());
+  auto w = std::make_shared<std::vector<float>>(layer_state::random(sh.weight_size()));
+  auto x = std::make_shared<std::vector<float>>(layer_state::random(sh.input_size()));
+  auto y = std::make_shared<std::vector<float>>(sh.output_size());
+  openblas_set_num_threads(static_cast<int>(current_platform().cpu_threads));
+  return [=] {
+    const std::size_t oh_count = sh.out_height(), ow_count = sh.out_width(), pixels = oh_count * ow_count;
+    for (std::size_t n = 0; n < sh.batch; ++n)
+      for (std::size_t g = 0; g < sh.groups; ++g) {
+        float* col = cols->data();
+        for (std::size_t c = 0; c < sh.group_channels(); ++c) {
+          const float* in = x->data() + ((n * sh.channels + g * sh.group_channels() + c) * sh.height) * sh.width;
+          for (std::size_t kh = 0; kh < sh.kernel_h; ++kh)
+            for (std::size_t kw = 0; kw < sh.kernel_w; ++kw)
+              for (std::size_t i = 0; i < oh_count; ++i) {
+                const long ih = long(i * sh.stride_h + kh * sh.dilation_h) - long(sh.pad_top);
+                for (std::size_t j = 0; j < ow_count; ++j, ++col) {
+                  const long iw = long(j * sh.stride_w + kw * sh.dilation_w) - long(sh.pad_left);
+                  *col = ih >= 0 && iw >= 0 && ih < long(sh.height) && iw < long(sh.width) ? in[ih * long(sh.width) + iw] : 0.f;
+                }
+              }
+        }
+        const std::size_t og = sh.group_out_channels();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(og), int(pixels), int(sh.patch()), 1.f,
+                    w->data() + g * og * sh.patch(), int(sh.patch()), cols->data(), int(pixels), 0.f,
+                    y->data() + (n * sh.out_channels + g * og) * pixels, int(pixels));
+      }
+  };
+}
+#endif
+
+#if defined(COEXEC_HAVE_CLBLAST)
+step clblast_step(const conv_layer& layer) {
+  const conv2d_shape sh = layer.shape;
+  coexec::runtime::context& ctx = shared_machine().ctx;
+  const auto buffer = [&](std::size_t count) { return coexec::gpu::make_buffer<float>(ctx, count); };
+  cl::Buffer x = buffer(sh.input_size()), w = buffer(sh.weight_size()), y = buffer(sh.output_size());
+  return [=, queue = ctx.queue()]() mutable {
+    cl_command_queue q = queue();
+    cl_event event = nullptr;
+    const CLBlastStatusCode status =
+        CLBlastSconvgemm(CLBlastKernelModeCrossCorrelation, sh.channels, sh.height, sh.width, sh.kernel_h, sh.kernel_w, sh.pad_top,
+                         sh.pad_left, sh.stride_h, sh.stride_w, sh.dilation_h, sh.dilation_w, sh.out_channels, sh.batch, x(), 0,
+                         w(), 0, y(), 0, &q, &event);
+    if (status != CLBlastSuccess) throw coexec::error(coexec::errc::opencl, "CLBlastSconvgemm failed", status);
+    clWaitForEvents(1, &event);
+    clReleaseEvent(event);
+  };
+}
+#endif
+
+// The step for `mode`, or a reason it cannot run.
+std::optional<step> make_step(const conv_layer& layer, const std::string& mode, std::string& why) {
+  if (mode == "cpu" || mode == "gpu" || mode == "coexec_oracle") return coexec_step(layer, mode);
+#if defined(COEXEC_HAVE_CBLAS)
+  if (mode == "openblas") return openblas_step(layer);
+#endif
+#if defined(COEXEC_HAVE_CLBLAST)
+  if (mode == "clblast") {
+    if (layer.shape.groups != 1) {
+      why = std::string("CLBlast convgemm does not support groups > 1 (") + layer.name + ")";
+      return std::nullopt;
+    }
+    return clblast_step(layer);
+  }
+#endif
+  why = "mode " + mode + " is not built";
+  return std::nullopt;
+}
+
+void report_plan(benchmark::State& state, const conv_layer& layer, double coexec_seconds) {
+  layer_state& s = state_of(layer);
+  const auto& record = s.op.last_run();
+  state.counters["split"] = double(record.split);
+  state.counters["dimension"] = record.dimension == split_dimension::channels ? 0 : 1;
+  // The curve's endpoints are this very run's single-side times.
+  const auto curve = s.op.planner().curve(layer.shape, split_dimension::channels);
+  double cpu_only = 0, gpu_only = 0;
+  for (const auto& t : curve) {
+    if (t.split == layer.shape.out_channels) cpu_only = t.seconds;
+    if (t.split == 0) gpu_only = t.seconds;
+  }
+  if (cpu_only > 0 && gpu_only > 0) {
+    const double t_min = std::min(cpu_only, gpu_only), t_max = std::max(cpu_only, gpu_only);
+    const double speedup = t_min / coexec_seconds, ideal = 1 + t_min / t_max;
+    state.counters["speedup"] = speedup;
+    state.counters["ideal"] = ideal;
+    state.counters["efficiency"] = speedup / ideal;
+  }
+  state.SetLabel(std::string(to_string(record.dimension)) + " split " + std::to_string(record.split) + ", device kernel " +
+                 to_string(s.op.device_kernel()));
+}
+
+void run_layer(benchmark::State& state, const conv_layer& layer, const std::string& mode) {
+  std::string why;
+  std::optional<step> run;
+  try {
+    run = make_step(layer, mode, why);
+    if (run) (*run)();  // warm-up: compiles, and plans the oracle
+  } catch (const coexec::error& e) {
+    why = e.what(), run.reset();
+  }
+  if (!run) return state.SkipWithError(why.c_str());
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) (*run)();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  state.counters["gflops"] = benchmark::Counter(2 * layer.shape.macs() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (mode == "coexec_oracle") report_plan(state, layer, seconds / double(state.iterations()));
+}
+
+void run_net(benchmark::State& state, const std::string& net, const std::string& mode) {
+  std::vector<std::pair<step, std::size_t>> steps;
+  double macs = 0;
+  for (const conv_layer& layer : coexec::bench::conv_layers) {
+    if (layer.net != net) continue;
+    std::string why;
+    std::optional<step> run;
+    try {
+      run = make_step(layer, mode, why);
+      if (run) (*run)();
+    } catch (const coexec::error& e) {
+      why = e.what(), run.reset();
+    }
+    if (!run) return state.SkipWithError(why.c_str());
+    steps.emplace_back(std::move(*run), layer.count);
+    macs += layer.shape.macs() * double(layer.count);
+  }
+  for (auto _ : state)
+    for (auto& [run, count] : steps)
+      for (std::size_t i = 0; i < count; ++i) run();
+  state.counters["gflops"] = benchmark::Counter(2 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return coexec::bench::run_main(argc, argv, [] {
+    const char* modes[] = {"cpu", "gpu", "coexec_oracle", "openblas", "clblast"};
+    for (const conv_layer& layer : coexec::bench::conv_layers)
+      for (const char* mode : modes)
+        benchmark::RegisterBenchmark((std::string("BM_Conv/") + layer.name + "/" + mode).c_str(),
+                                     [&layer, mode](benchmark::State& state) { run_layer(state, layer, mode); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+    for (const char* net : {"mbv2", "r50"})
+      for (const char* mode : modes)
+        benchmark::RegisterBenchmark((std::string("BM_ConvNet/") + net + "/" + mode).c_str(),
+                                     [net = std::string(net), mode](benchmark::State& state) { run_net(state, net, mode); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+  });
+}

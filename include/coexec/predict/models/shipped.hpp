@@ -9,6 +9,8 @@
 #include <span>
 #include <string_view>
 
+#include "coexec/predict/models/nvidia.hpp"
+#include "coexec/predict/models/pocl_16.hpp"
 #include "coexec/predict/models/pocl_2.hpp"
 #include "coexec/runtime/capabilities.hpp"
 
@@ -41,6 +43,10 @@ inline const shipped_pair* shipped_linear(const runtime::capabilities& caps, std
   static constexpr std::array pairs{
       shipped_pair{"pocl-2", false, 1, 1, {pocl_2::linear_cpu::features, pocl_2::linear_cpu::model},
                    {pocl_2::linear_gpu::features, pocl_2::linear_gpu::model}},
+      shipped_pair{"pocl-16", false, 8, 8, {pocl_16::linear_cpu::features, pocl_16::linear_cpu::model},
+                   {pocl_16::linear_gpu::features, pocl_16::linear_gpu::model}},
+      shipped_pair{"nvidia", true, 0, 15, {nvidia::linear_cpu::features, nvidia::linear_cpu::model},
+                   {nvidia::linear_gpu::features, nvidia::linear_gpu::model}},
   };
   for (const shipped_pair& pair : pairs)
     if (pair.fits(caps, cpu_threads)) return &pair;

@@ -42,7 +42,7 @@ case "$mode" in
       python3 -m venv "$build/venv"
       "$build/venv/bin/pip" install -q conan
     fi
-    export PATH="$build/venv/bin:$PATH"
+    export PATH="$PATH:$build/venv/bin"  # appended: the venv's python3 must not shadow the system's
     cmake --build "$build"
     ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 900
     ;;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "coexec/ops/linear.hpp"
@@ -40,6 +41,7 @@ struct analytic_op {
   analytic_model truth;
   std::size_t granule = 16;
   ops::run_record last{};
+  const ops::run_record& last_record() const { return last; }
 
   std::size_t columns() const { return shape.n; }
   std::size_t split_granule() const { return granule; }
@@ -142,7 +144,7 @@ TEST_CASE("online correction converges to the oracle split within a few runs und
     analytic_model biased = truth;
     biased.cpu_bias = b.cpu;
     biased.gpu_bias = b.gpu;
-    analytic_planner planner(biased);
+    analytic_planner planner(biased, {.anchor_endpoints = false});  // the correction alone
     const std::size_t oracle = op.best_split();
     std::vector<std::size_t> splits;
     for (int run = 0; run < 6; ++run) {
@@ -155,6 +157,20 @@ TEST_CASE("online correction converges to the oracle split within a few runs und
     CAPTURE(splits[3]);
     CHECK(splits.front() != oracle);  // the bias matters
     CHECK(std::all_of(splits.begin() + 4, splits.end(), [&](std::size_t s) { return s == oracle; }));
+  }
+}
+
+TEST_CASE("anchoring on measured endpoints plans the oracle split from the first run under a 30% bias") {
+  const analytic_model truth{{5, 2e4}, {20, 3e4}};
+  for (const auto& [cpu_bias, gpu_bias] : {std::pair{1.0, 1 / 1.3}, std::pair{1.0, 1.3}, std::pair{1 / 1.3, 1.0}, std::pair{1.3, 1.0}}) {
+    CAPTURE(cpu_bias);
+    CAPTURE(gpu_bias);
+    analytic_op op{bert_ffn, truth};
+    analytic_model biased = truth;
+    biased.cpu_bias = cpu_bias;
+    biased.gpu_bias = gpu_bias;
+    analytic_planner planner(biased);
+    CHECK(planner.choose(bert_ffn, op) == op.best_split());
   }
 }
 
@@ -211,14 +227,16 @@ TEST_CASE("the roofline fallback calibrates within 2 s, caches on disk and plans
   CHECK(reread.gpu().gflops == doctest::Approx(model.gpu().gflops).epsilon(1e-5));
   std::filesystem::remove_all(directory);
 
-  // Comparable sides share a large layer, and the bisection finds the model's own optimum.
+  // Comparable sides share a large layer, and the bisection lands within 2% of the model's own
+  // optimum (the roofline has wave steps, so its curves are only nearly monotone).
   analytic_op op{bert_ffn, {}};
   plan::predicted<gemm_shape, plan::roofline_model<>> planner(model);
   const std::size_t split = planner.choose(bert_ffn, op);
   CHECK(split > 0);
   CHECK(split < bert_ffn.n);
-  for (std::size_t s : plan::aligned_splits(bert_ffn.n, op.granule))
-    CHECK(planner.estimate(bert_ffn, split).total() <= planner.estimate(bert_ffn, s).total());
+  double best = std::numeric_limits<double>::infinity();
+  for (std::size_t s : plan::aligned_splits(bert_ffn.n, op.granule)) best = std::min(best, planner.estimate(bert_ffn, s).total());
+  CHECK(planner.estimate(bert_ffn, split).total() <= 1.02 * best);
 }
 
 TEST_CASE("linear runs correctly with the default predicted planner and feeds it its runs") {

@@ -124,6 +124,7 @@ class linear {
     std::size_t columns() const { return op.n_; }
     std::size_t split_granule() const { return op.split_granule(); }
     void run(std::size_t split) { op.run(x, m, y, split); }
+    const run_record& last_record() const { return op.last_run(); }
     // How each side would run the call, for planners that predict instead of timing.
     std::size_t element_size() const { return sizeof(T); }
     std::size_t cpu_threads() const { return op.pool_->size(); }

@@ -4,9 +4,10 @@
 // Fine-grained SVM devices: one SVM copy that both sides read, so any split point works without
 // repacking (bytes held ~ 1.0x the raw weights, plus the padding of the last panel).
 // Other devices (discrete GPUs: no shared memory): each side holds only its slice plus
-// `margin_panels` — the CPU panels [0, host_end) in host memory, the device panels
-// [device_begin, P) in a device buffer. Moving the split copies just the panels that change
-// sides, device <-> host; the two ranges always overlap, so together they hold every panel.
+// a margin (4 panels or 1/16 of them, whichever is more) — the CPU panels [0, host_end) in host
+// memory, the device panels [device_begin, P) in a device buffer. A split inside the overlap
+// costs nothing; one outside it copies just the panels that change sides, device <-> host, and
+// re-centres the margins. The two ranges always overlap, so together they hold every panel.
 #include <algorithm>
 #include <cstddef>
 #include <optional>
@@ -22,7 +23,6 @@ template <class T>
 class split_weights {
  public:
   static constexpr std::size_t panel_width = memory::panel_width<T>;
-  static constexpr std::size_t margin_panels = 4;
 
   /// Shares one SVM copy when `share` is set and the device has fine-grained SVM.
   split_weights(const runtime::context& ctx, const T* w, std::size_t n, std::size_t k, bool share = true)
@@ -53,9 +53,10 @@ class split_weights {
   void cover(std::size_t split) {
     if (shared_) return;
     const std::size_t panel = split / panel_width;
-    const std::size_t want_host = std::min(panels_, panel + margin_panels);
-    const std::size_t want_device = panel > margin_panels ? panel - margin_panels : 0;
-    if (want_host == host_end_ && want_device == device_begin_) return;
+    if (panel >= device_begin_ && panel <= host_end_) return;  // both sides hold what they need
+    const std::size_t margin = std::max<std::size_t>(4, panels_ / 16);
+    const std::size_t want_host = std::min(panels_, panel + margin);
+    const std::size_t want_device = panel > margin ? panel - margin : 0;
     const std::size_t panel_elements = panel_width * k_;
 
     // Grow the host side from the device (the ranges overlap, so the device has these panels).

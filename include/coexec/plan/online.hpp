@@ -18,6 +18,10 @@ struct correction_options {
   double weight = 0.5;    ///< of a new exact ratio in the average (the first one is taken whole)
   double backoff = 0.85;  ///< factor step while only upper bounds have been seen
   double replan_change = 0.02;  ///< relative factor change that triggers a new plan
+  /// Before the first plan of a shape, run each side alone once (split N, then 0) and take
+  /// both corrections from those exact times: the plan then starts from measured endpoints,
+  /// so a model far off for this machine can never make it lose to the best single side.
+  bool anchor_endpoints = true;
 };
 
 class side_correction {

@@ -288,6 +288,8 @@ class predicted {
         throw error(errc::invalid_argument, "plan::predicted: no model given, and this Model cannot choose one");
     }
     plan p{features::setup(key, op), op.columns(), op.split_granule(), 0, {}};
+    if constexpr (requires { op.run(std::size_t{}); op.last_record(); })
+      if (options_.anchor_endpoints) anchor(key, p, op);
     plan_split(key, p);
     return plans_.emplace(key, p).first->second.split;
   }
@@ -348,6 +350,21 @@ class predicted {
   double corrected_us(const Key& key, const plan& p, predict::side s, std::size_t split) const {
     const side_correction& c = s == predict::side::cpu ? p.correction.cpu : p.correction.gpu;
     return c.factor() * predict_us(key, p, s, split);
+  }
+
+  // Times each side alone (after a warm-up run) and makes its correction exact.
+  template <class Op>
+  void anchor(const Key& key, plan& p, Op& op) {
+    for (const std::size_t split : {p.columns, std::size_t{0}}) {
+      op.run(split);
+      op.run(split);
+      const auto& run = op.last_record();
+      const bool device = split == 0;
+      const double ratio = (device ? run.device_seconds : run.cpu_seconds) * 1e6 /
+                           predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, split);
+      if (!(ratio > 0 && std::isfinite(ratio))) continue;  // nothing measurable: keep the model's word
+      (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
+    }
   }
 
   void plan_split(const Key& key, plan& p) {

@@ -287,7 +287,7 @@ class predicted {
       else
         throw error(errc::invalid_argument, "plan::predicted: no model given, and this Model cannot choose one");
     }
-    plan p{features::setup(key, op), op.columns(), op.split_granule(), 0, {}};
+    plan p{features::setup(key, op), op.columns(), op.split_granule(), 0, {}, false};
     if constexpr (requires { op.run(std::size_t{}); op.last_record(); })
       if (options_.anchor_endpoints) anchor(key, p, op);
     plan_split(key, p);
@@ -337,6 +337,7 @@ class predicted {
     std::size_t columns, granule;
     std::size_t split = 0;
     shape_correction correction;
+    bool placed = false;  ///< split holds a plan
   };
 
   // Uncorrected prediction of side `s` at `split`; a side without columns takes no time.
@@ -395,7 +396,11 @@ class predicted {
       const point& q = at(i);
       if (const double us = std::max(q.cpu, q.gpu); us < best_us) best = i, best_us = us;
     }
-    p.split = split_of(best);
+    // Re-plans keep the current split unless the new one is clearly better: each move can cost
+    // more than it saves (on discrete devices it moves weight panels between the sides).
+    const double current_us = std::max(corrected_us(key, p, predict::side::cpu, p.split), corrected_us(key, p, predict::side::gpu, p.split));
+    if (!p.placed || best_us < current_us / (1 + options_.replan_change)) p.split = split_of(best);
+    p.placed = true;
     p.correction.planned();
   }
 

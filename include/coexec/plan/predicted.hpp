@@ -338,6 +338,11 @@ class predicted {
     std::size_t split = 0;
     shape_correction correction;
     bool placed = false;  ///< split holds a plan
+    // The anchored endpoints as measured: later corrections come from co-executed runs (where
+    // the sides slow each other down) and must not talk the plan into a single side that is
+    // slower than the other single side really was.
+    double measured_device_only_us = std::numeric_limits<double>::quiet_NaN();
+    double measured_cpu_only_us = std::numeric_limits<double>::quiet_NaN();
   };
 
   // Uncorrected prediction of side `s` at `split`; a side without columns takes no time.
@@ -365,6 +370,7 @@ class predicted {
                            predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, split);
       if (!(ratio > 0 && std::isfinite(ratio))) continue;  // nothing measurable: keep the model's word
       (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
+      (device ? p.measured_device_only_us : p.measured_cpu_only_us) = run.total_seconds * 1e6;
     }
   }
 
@@ -392,13 +398,17 @@ class predicted {
     }
     std::size_t best = 0;
     double best_us = std::numeric_limits<double>::infinity();
-    for (const std::size_t i : {std::size_t{0}, lo == 0 ? 0 : lo - 1, lo, hi, std::min(hi + 1, last), last}) {
+    const auto total_us = [&](std::size_t i) {
+      if (i == 0 && !std::isnan(p.measured_device_only_us)) return p.measured_device_only_us;
+      if (i == last && !std::isnan(p.measured_cpu_only_us)) return p.measured_cpu_only_us;
       const point& q = at(i);
-      if (const double us = std::max(q.cpu, q.gpu); us < best_us) best = i, best_us = us;
-    }
+      return std::max(q.cpu, q.gpu);
+    };
+    for (const std::size_t i : {std::size_t{0}, lo == 0 ? 0 : lo - 1, lo, hi, std::min(hi + 1, last), last})
+      if (const double us = total_us(i); us < best_us) best = i, best_us = us;
     // Re-plans keep the current split unless the new one is clearly better: each move can cost
     // more than it saves (on discrete devices it moves weight panels between the sides).
-    const double current_us = std::max(corrected_us(key, p, predict::side::cpu, p.split), corrected_us(key, p, predict::side::gpu, p.split));
+    const double current_us = total_us(p.split == p.columns ? last : p.split / p.granule);
     if (!p.placed || best_us < current_us / (1 + options_.replan_change)) p.split = split_of(best);
     p.placed = true;
     p.correction.planned();

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <filesystem>
 #include <random>
 
 #include "coexec/ops/linear.hpp"
@@ -124,6 +125,24 @@ TEST_CASE("discrete-GPU data path: weight slices follow the split, x and y are s
     const double held = layer.weight_bytes_ratio();
     CHECK(held < 1.2);  // each side holds its slice plus a margin, not two copies
   }
+}
+
+TEST_CASE("linear takes its device kernel from a tuner") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(5);
+  const auto dir = std::filesystem::temp_directory_path() / ("coexec-linear-tuner-" + std::to_string(std::random_device{}()));
+  gpu::tuner tuner(dir, std::chrono::milliseconds(500));
+  const std::size_t m = 3, n = 80, k = 24;
+  const auto w = test::random_values<float>(n * k, rng);
+  const auto xs = test::random_values<float>(m * k, rng);
+  ops::linear<float> layer(ctx, pool, n, k, w, {}, {.tuner = &tuner});
+  io_buffer<float> x(ctx, m * k), y(ctx, m * n);
+  std::copy(xs.begin(), xs.end(), x.data());
+  layer(x.data(), m, y.data(), 32);
+  test::check_linear(xs.data(), w.data(), static_cast<const float*>(nullptr), y.data(), m, n, k, activation::none);
+  CHECK(tuner.cached<float>(ctx, gpu::classify(m)).has_value());  // the choice is remembered
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("grid_search picks the fastest timed split and caches it per shape") {

@@ -40,6 +40,9 @@ struct linear_options {
   /// Share weights, x and y in fine-grained SVM where the device has it. false takes the
   /// discrete-GPU path (device-resident weight slice, x and y staged) on any device.
   bool shared_memory = true;
+  /// Picks the device kernel per shape class by timing candidates (remembered in memory and on
+  /// disk); null uses the built-in defaults per device family. Must outlive the operator.
+  gpu::tuner* tuner = nullptr;
 };
 
 /// What one co-executed run measured. The device time runs from its enqueue to its completion
@@ -225,7 +228,10 @@ class linear {
     }
   }
 
-  gpu::gemm_config device_config(std::size_t m) const { return gpu::default_config<T>(context_.caps(), gpu::classify(m)); }
+  gpu::gemm_config device_config(std::size_t m) const {
+    const auto shape_class = gpu::classify(m);
+    return options_.tuner ? options_.tuner->config<T>(context_, shape_class) : gpu::default_config<T>(context_.caps(), shape_class);
+  }
 
   gpu::gemm_launcher<T>& launcher_for(std::size_t m) {
     const gpu::gemm_config config = device_config(m);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "coexec/memory/io_buffer.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/plan/predicted.hpp"
 #include "common.hpp"
@@ -73,22 +74,12 @@ struct fixture {
     return v;
   }
 
-  // x and y: SVM where the layer shares memory with the device, host memory otherwise.
-  struct buffer {
-    buffer(const coexec::runtime::context& c, std::size_t count, bool shared) {
-      if (shared) svm.emplace(c, count); else host.resize(count);
-    }
-    float* data() { return svm ? svm->data() : host.data(); }
-    std::optional<coexec::svm_vector<float>> svm;
-    std::vector<float> host;
-  };
-
   layer_shape shape;
   double cpu_seconds = 0, gpu_seconds = 0, oracle_seconds = 0;  // per call, measured by those modes
   coexec::runtime::context ctx;
   std::vector<float> weights, bias, input;
   coexec::ops::linear<float> layer;
-  buffer x, y;
+  coexec::io_buffer<float> x, y;
 };
 
 fixture& fixture_for(const layer_shape& s) {

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "conv_reference.hpp"
+#include "coexec/memory/io_buffer.hpp"
 #include "coexec/ops/conv2d.hpp"
 #include "linear_reference.hpp"
 #include "support.hpp"
@@ -25,17 +26,6 @@ std::vector<std::size_t> split_classes(std::size_t extent, std::size_t granule) 
   splits.erase(std::unique(splits.begin(), splits.end()), splits.end());
   return splits;
 }
-
-// Host buffers the operator can use: SVM when it shares memory with the device, else plain.
-template <class T>
-struct io_buffer {
-  io_buffer(const runtime::context& ctx, std::size_t count, bool shared) {
-    if (shared) svm.emplace(ctx, count); else host.resize(count);
-  }
-  T* data() { return svm ? svm->data() : host.data(); }
-  std::optional<memory::svm_vector<T>> svm;
-  std::vector<T> host;
-};
 
 struct layer_options {
   bool with_bias = true;
@@ -67,7 +57,7 @@ std::size_t check_layer(const runtime::context& ctx, cpu::thread_pool& pool, con
   const auto xs = test::random_values<T>(s.input_size(), rng);
   ops::conv2d<T> layer(ctx, pool, s, w, lo.with_bias ? std::span<const T>(b) : std::span<const T>(),
                        {.act = lo.act, .completion = lo.completion, .shared_memory = lo.shared});
-  io_buffer<T> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
+  memory::io_buffer<T> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
   std::copy(xs.begin(), xs.end(), x.data());
   if (plans.empty())
     for (split_dimension d : plan::all_dimensions)
@@ -217,7 +207,7 @@ TEST_CASE("hybrid_search times both dimensions, picks the fastest and caches it 
   const auto w = test::random_values<float>(s.weight_size(), rng);
   const auto xs = test::random_values<float>(s.input_size(), rng);
   ops::conv2d<float> layer(ctx, pool, s, w);
-  io_buffer<float> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
+  memory::io_buffer<float> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
   std::copy(xs.begin(), xs.end(), x.data());
   layer(x.data(), y.data());
   test::check_conv(s, xs.data(), w.data(), static_cast<const float*>(nullptr), y.data(), activation::none);
@@ -283,7 +273,7 @@ TEST_CASE("conv2d rejects bad parameters, buffers and plans, naming what is wron
   rejects(good, "bias", w, short_bias);
 
   ops::conv2d<float> layer(ctx, pool, good, w);
-  io_buffer<float> x(ctx, good.input_size(), layer.shared_memory()), y(ctx, good.output_size(), layer.shared_memory());
+  memory::io_buffer<float> x(ctx, good.input_size(), layer.shared_memory()), y(ctx, good.output_size(), layer.shared_memory());
   const auto rejects_call = [&](auto call, const char* word) {
     INFO("expected the message to name '" << word << "'");
     try {

@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <random>
 
+#include "coexec/memory/io_buffer.hpp"
 #include "coexec/ops/linear.hpp"
 #include "linear_reference.hpp"
 #include "support.hpp"
@@ -23,17 +24,6 @@ std::vector<std::size_t> split_classes(std::size_t n, std::size_t granule) {
   return splits;
 }
 
-// Host buffers the operator can use on this device: SVM on fine-grained devices, else plain.
-template <class T>
-struct io_buffer {
-  io_buffer(const runtime::context& ctx, std::size_t count, bool shared = true) {
-    if (shared && ctx.caps().svm_fine) svm.emplace(ctx, count); else host.resize(count);
-  }
-  T* data() { return svm ? svm->data() : host.data(); }
-  std::optional<memory::svm_vector<T>> svm;
-  std::vector<T> host;
-};
-
 template <class T>
 void check_layer(const runtime::context& ctx, cpu::thread_pool& pool, std::size_t m, std::size_t n, std::size_t k,
                  bool with_bias, activation act, sync::completion::mode mode, std::mt19937& rng, bool shared = true) {
@@ -50,7 +40,7 @@ void check_layer(const runtime::context& ctx, cpu::thread_pool& pool, std::size_
   options.completion = mode;
   options.shared_memory = shared;
   ops::linear<T> layer(ctx, pool, n, k, w, with_bias ? std::span<const T>(b) : std::span<const T>(), options);
-  io_buffer<T> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
+  memory::io_buffer<T> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
   std::copy(xs.begin(), xs.end(), x.data());
   for (std::size_t split : split_classes(n, layer.split_granule())) {
     CAPTURE(split);
@@ -137,7 +127,7 @@ TEST_CASE("linear takes its device kernel from a tuner") {
   const auto w = test::random_values<float>(n * k, rng);
   const auto xs = test::random_values<float>(m * k, rng);
   ops::linear<float> layer(ctx, pool, n, k, w, {}, {.tuner = &tuner});
-  io_buffer<float> x(ctx, m * k), y(ctx, m * n);
+  memory::io_buffer<float> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
   std::copy(xs.begin(), xs.end(), x.data());
   layer(x.data(), m, y.data(), 32);
   test::check_linear(xs.data(), w.data(), static_cast<const float*>(nullptr), y.data(), m, n, k, activation::none);
@@ -153,7 +143,7 @@ TEST_CASE("grid_search picks the fastest timed split and caches it per shape") {
   const auto w = test::random_values<float>(n * k, rng);
   const auto xs = test::random_values<float>(m * k, rng);
   ops::linear<float> layer(ctx, pool, n, k, w);
-  io_buffer<float> x(ctx, m * k), y(ctx, m * n);
+  memory::io_buffer<float> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
   std::copy(xs.begin(), xs.end(), x.data());
   layer(x.data(), m, y.data());
   test::check_linear(xs.data(), w.data(), static_cast<const float*>(nullptr), y.data(), m, n, k, activation::none);
@@ -176,7 +166,7 @@ TEST_CASE("linear rejects bad shapes, buffers and splits") {
   test::check_error([&] { ops::linear<float>(ctx, pool, 0, 8, w); }, errc::invalid_argument);
   test::check_error([&] { ops::linear<float>(ctx, pool, 64, 8, w, std::span<const float>(b).first(3)); }, errc::invalid_argument);
   ops::linear<float> layer(ctx, pool, 64, 8, w, b);
-  io_buffer<float> x(ctx, 2 * 8), y(ctx, 2 * 64);
+  memory::io_buffer<float> x(ctx, 2 * 8, layer.shared_memory()), y(ctx, 2 * 64, layer.shared_memory());
   test::check_error([&] { layer(nullptr, 2, y.data(), 0); }, errc::invalid_argument);
   test::check_error([&] { layer(x.data(), 2, nullptr, 0); }, errc::invalid_argument);
   test::check_error([&] { layer(x.data(), 0, y.data(), 0); }, errc::invalid_argument);

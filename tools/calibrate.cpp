@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "coexec/memory/io_buffer.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/predict/features.hpp"
 #include "coexec/runtime/platform.hpp"
@@ -97,16 +98,6 @@ std::vector<shape_case> sweep(const std::string& kind) {
 // Rough cost of a shape, for the ETA: its FLOPs plus a fixed cost per run.
 double work_of(const gemm_shape& s) { return 2.0 * double(s.m * s.n * s.k) + 5e6; }
 
-// Host buffers the layer can use: SVM where it shares memory with the device.
-struct io_buffer {
-  io_buffer(const runtime::context& ctx, std::size_t count, bool shared) {
-    if (shared) svm.emplace(ctx, count); else host.resize(count);
-  }
-  float* data() { return svm ? svm->data() : host.data(); }
-  std::optional<memory::svm_vector<float>> svm;
-  std::vector<float> host;
-};
-
 double median(std::vector<double> v) {
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
@@ -132,7 +123,7 @@ class calibrator {
     for (float& v : w) v = values(rng);
     for (float& v : xs) v = values(rng);
     linear<float> layer(context_, pool_, n, k, w);
-    io_buffer x(context_, m * k, layer.shared_memory()), y(context_, m * n, layer.shared_memory());
+    memory::io_buffer<float> x(context_, m * k, layer.shared_memory()), y(context_, m * n, layer.shared_memory());
     std::copy(xs.begin(), xs.end(), x.data());
     const predict::linear_setup setup{sizeof(float), pool_.size(),
                                       gpu::default_config<float>(context_.caps(), gpu::classify(m)), device_};
@@ -181,7 +172,7 @@ class calibrator {
   double device_alone_us(const gemm_shape& s, std::size_t split, const std::vector<float>& w, const float* x_values) {
     const std::size_t columns = s.n - split;
     linear<float> slice(context_, pool_, columns, s.k, std::span(w).subspan(split * s.k));
-    io_buffer x(context_, s.m * s.k, slice.shared_memory()), y(context_, s.m * columns, slice.shared_memory());
+    memory::io_buffer<float> x(context_, s.m * s.k, slice.shared_memory()), y(context_, s.m * columns, slice.shared_memory());
     std::copy(x_values, x_values + s.m * s.k, x.data());
     std::vector<double> samples;
     slice(x.data(), s.m, y.data(), 0);

@@ -106,27 +106,12 @@ class conv_launcher {
     detail::require_extent(context_, ops.y, (s.batch - 1) * ops.y_batch_stride + (channels.size() - 1) * ops.y_channel_stride + plane, "y");
     if (has_bias_) detail::require_extent(context_, ops.bias, channels.size(), "bias");
 
-    cl_uint arg = 0;
-    const auto set_uint = [&](std::size_t value) {
-      coexec::detail::check(kernel_.setArg(arg++, static_cast<cl_uint>(value)), "clSetKernelArg");
-    };
-    const auto set_pointer = [&](const auto& ptr) {
-      detail::set_pointer_arg(kernel_, arg++, ptr);
-      set_uint(ptr.offset);
-    };
-    set_pointer(ops.x);
-    set_pointer(ops.w);
-    set_pointer(ops.bias);
-    set_pointer(ops.y);
-    set_uint(ops.y_batch_stride);
-    set_uint(ops.y_channel_stride);
+    detail::kernel_args args(kernel_);
+    args.pointer(ops.x).pointer(ops.w).pointer(ops.bias).pointer(ops.y).size(ops.y_batch_stride).size(ops.y_channel_stride);
     for (std::size_t size : {s.channels, s.height, s.width, s.out_width(), s.group_channels(), s.group_out_channels(), s.pad_top, s.pad_left})
-      set_uint(size);
-    set_uint(channels.begin);
-    set_uint(channels.size());
-    set_uint(rows.begin);
-    set_uint(rows.size());
-    done.bind(kernel_, arg);
+      args.size(size);
+    args.size(channels.begin).size(channels.size()).size(rows.begin).size(rows.size());
+    done.bind(kernel_, args.next());
 
     const cl::NDRange global =
         kernel_kind_ == conv_kernel::depthwise

@@ -186,6 +186,28 @@ void set_pointer_arg(cl::Kernel& kernel, cl_uint index, const device_ptr<T>& ptr
   }
 }
 
+/// Sets a kernel's arguments in order: pointers as (pointer, element offset) pairs, sizes as
+/// uint, as every coexec kernel declares them. next() is the index of the following argument.
+class kernel_args {
+ public:
+  explicit kernel_args(cl::Kernel& kernel) noexcept : kernel_(kernel) {}
+
+  template <class T>
+  kernel_args& pointer(const device_ptr<T>& ptr) {
+    set_pointer_arg(kernel_, next_++, ptr);
+    return size(ptr.offset);
+  }
+  kernel_args& size(std::size_t value) {
+    coexec::detail::check(kernel_.setArg(next_++, static_cast<cl_uint>(value)), "clSetKernelArg");
+    return *this;
+  }
+  cl_uint next() const noexcept { return next_; }
+
+ private:
+  cl::Kernel& kernel_;
+  cl_uint next_ = 0;
+};
+
 /// errc::invalid_argument unless `ptr` holds `count` elements from its offset, all addressable
 /// by the kernels' 32-bit indices.
 template <class T>
@@ -251,24 +273,10 @@ class gemm_launcher {
     detail::require_extent(context_, ops.y, (slice.m - 1) * ops.ldy + slice.n, "y");
     if (has_bias_) detail::require_extent(context_, ops.bias, slice.n, "bias");
 
-    cl_uint arg = 0;
-    const auto set_uint = [&](std::size_t value) {
-      coexec::detail::check(kernel_.setArg(arg++, static_cast<cl_uint>(value)), "clSetKernelArg");
-    };
-    const auto set_pointer = [&](const auto& ptr) {
-      detail::set_pointer_arg(kernel_, arg++, ptr);
-      set_uint(ptr.offset);
-    };
-    set_pointer(ops.x);
-    set_uint(ops.ldx);
-    set_pointer(ops.w);
-    set_pointer(ops.bias);
-    set_pointer(ops.y);
-    set_uint(ops.ldy);
-    set_uint(slice.m);
-    set_uint(slice.n);
-    set_uint(slice.k);
-    done.bind(kernel_, arg);
+    detail::kernel_args args(kernel_);
+    args.pointer(ops.x).size(ops.ldx).pointer(ops.w).pointer(ops.bias).pointer(ops.y).size(ops.ldy);
+    args.size(slice.m).size(slice.n).size(slice.k);
+    done.bind(kernel_, args.next());
 
     const cl::NDRange local = config_.work_group();
     const cl::NDRange global((slice.n + config_.tile_n - 1) / config_.tile_n * local[0],

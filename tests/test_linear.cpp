@@ -115,6 +115,17 @@ TEST_CASE("discrete-GPU data path: weight slices follow the split, x and y are s
     const double held = layer.weight_bytes_ratio();
     CHECK(held < 1.2);  // each side holds its slice plus a margin, not two copies
   }
+  // CPU-only after a device-only run, with a partial last panel: the CPU needs that panel too.
+  const std::size_t n2 = 65, k2 = 3;
+  const auto w2 = test::random_values<float>(n2 * k2, rng);
+  ops::linear<float> small(ctx, pool, n2, k2, w2, {}, {.shared_memory = false});
+  std::vector<float> y2(m * n2);
+  for (std::size_t split : {0, 64, 65}) {
+    CAPTURE(split);
+    std::fill(y2.begin(), y2.end(), -1.0f);
+    small(xs.data(), m, y2.data(), split);
+    test::check_linear(xs.data(), w2.data(), static_cast<const float*>(nullptr), y2.data(), m, n2, k2, activation::none);
+  }
 }
 
 TEST_CASE("linear takes its device kernel from a tuner") {

@@ -52,11 +52,13 @@ class split_weights {
   /// Makes both sides hold what a split at column `split` needs (no-op on shared devices).
   void cover(std::size_t split) {
     if (shared_) return;
-    const std::size_t panel = split / panel_width;
-    if (panel >= device_begin_ && panel <= host_end_) return;  // both sides hold what they need
+    // The CPU reads panels [0, ceil(split / NR)); the device [split / NR, P). They differ only
+    // for split = N with a partial last panel.
+    const std::size_t cpu_panels = (split + panel_width - 1) / panel_width, device_first = split / panel_width;
+    if (cpu_panels <= host_end_ && device_first >= device_begin_) return;  // both sides hold what they need
     const std::size_t margin = std::max<std::size_t>(4, panels_ / 16);
-    const std::size_t want_host = std::min(panels_, panel + margin);
-    const std::size_t want_device = panel > margin ? panel - margin : 0;
+    const std::size_t want_host = std::min(panels_, cpu_panels + margin);
+    const std::size_t want_device = device_first > margin ? device_first - margin : 0;
     const std::size_t panel_elements = panel_width * k_;
 
     // Grow the host side from the device (the ranges overlap, so the device has these panels).

@@ -21,22 +21,23 @@ namespace coexec::plan {
 
 /// One timed candidate.
 struct split_timing {
-  std::size_t split = 0;
-  double seconds = 0;
+  std::size_t split = 0;  ///< the split point timed
+  double seconds = 0;  ///< median wall time of a run at that split
 };
 
 /// `Key` identifies a problem shape (ordered: gemm_shape, conv shapes); plans are cached per key.
 template <class Key>
 class grid_search {
  public:
+  /// How thoroughly a shape is searched.
   struct options {
-    bool exhaustive = false;
-    std::size_t coarse_points = 17;
+    bool exhaustive = false;  ///< time every aligned candidate instead of a coarse pass then a refinement
+    std::size_t coarse_points = 17;  ///< evenly spaced candidates of the coarse pass, 0 and N included
     int repeats = 5;  ///< timed runs per candidate; the median counts
   };
 
   grid_search() = default;
-  explicit grid_search(options opts) : options_(opts) {}
+  explicit grid_search(options opts) : options_(opts) {}  ///< a search with non-default options
 
   /// The fastest split for `key`, timing `op.run(split)` on first use. `op` offers
   /// `std::size_t columns() const`, `std::size_t split_granule() const` and `void run(std::size_t split)`.
@@ -49,9 +50,10 @@ class grid_search {
     auto timings = search(op);
     const auto best = std::min_element(timings.begin(), timings.end(),
                                        [](const split_timing& a, const split_timing& b) { return a.seconds < b.seconds; });
+    const std::size_t chosen = confirm(op, best->split);
     std::lock_guard lock(mutex_);
     curves_[key] = timings;
-    return best_[key] = best->split;
+    return best_[key] = chosen;
   }
 
   /// Every timing measured for `key`, sorted by split (empty before the first choose()).
@@ -61,6 +63,7 @@ class grid_search {
     return found == curves_.end() ? std::vector<split_timing>{} : found->second;
   }
 
+  /// Forgets every plan and timing, so the next choose() of each shape times again.
   void clear() {
     std::lock_guard lock(mutex_);
     best_.clear();
@@ -83,6 +86,20 @@ class grid_search {
   }
 
  private:
+  // A co-executed winner must beat both single sides again, timed afresh and longer: one noisy
+  // sample in the search must not make the oracle slower than a single side.
+  template <class Op>
+  std::size_t confirm(Op& op, std::size_t best) const {
+    const std::size_t columns = op.columns();
+    if (best == 0 || best == columns) return best;
+    std::size_t chosen = best;
+    double chosen_seconds = time_split(op, best, 2 * options_.repeats);
+    for (const std::size_t single : {std::size_t{0}, columns})
+      if (const double seconds = time_split(op, single, 2 * options_.repeats); seconds < chosen_seconds)
+        chosen = single, chosen_seconds = seconds;
+    return chosen;
+  }
+
   template <class Op>
   std::vector<split_timing> search(Op& op) const {
     const auto all = aligned_splits(op.columns(), op.split_granule());

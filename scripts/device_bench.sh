@@ -20,9 +20,13 @@ for t in ${TESTS:-}; do
   done
 done
 for bench in $targets; do
-  for platform in ${PLATFORMS:-pocl-16 nvidia}; do
+  platforms=${PLATFORMS:-pocl-16 nvidia}
+  grep -q run_main bench/$bench.cpp || platforms=host  # suites without the --platform switch
+  for platform in $platforms; do
     echo "== $bench --platform=$platform"
-    timeout ${BENCH_TIMEOUT:-400} $build/bench/$bench --platform=$platform --benchmark_filter="$filter" \
+    platform_flag=--platform=$platform
+    [ "$platform" = host ] && platform_flag=
+    timeout ${BENCH_TIMEOUT:-400} $build/bench/$bench $platform_flag --benchmark_filter="$filter" \
       --benchmark_min_time=${MIN_TIME:-0.2} --benchmark_out="$out/${bench}_${platform}.json" --benchmark_out_format=json \
       2>&1 | grep -v -e '^\*\*\*WARNING' -e 'LOG(0)' | tee -a "$out/${bench}_${platform}.txt" || echo "(exit $?)"
   done

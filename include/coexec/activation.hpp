@@ -4,7 +4,13 @@
 
 namespace coexec {
 
-enum class activation { none, relu, relu6, gelu };
+/// Activation fused into an operator's epilogue; its value is the kernel_code().
+enum class activation {
+  none,   ///< identity
+  relu,   ///< max(v, 0)
+  relu6,  ///< min(max(v, 0), 6)
+  gelu    ///< exact erf form: 0.5 v (1 + erf(v / sqrt 2))
+};
 
 /// Applies `act` to one value. gelu is the exact erf form, as torch.nn.functional.gelu.
 template <class T>
@@ -18,7 +24,7 @@ constexpr T apply(activation act, T v) noexcept {
   return v;
 }
 
-/// Integer code passed to kernels as -DCOEXEC_ACT=<n>; kernels/activation.cl reads the same numbers.
+/// Integer code passed to kernels as `-DCOEXEC_ACT=<n>`; kernels/activation.cl reads the same numbers.
 constexpr int kernel_code(activation act) noexcept { return static_cast<int>(act); }
 
 }  // namespace coexec

@@ -6,6 +6,7 @@
 
 namespace coexec {
 
+/// What kind of failure an error reports; see error::code().
 enum class errc {
   no_platform,       ///< the ICD loader found no OpenCL platform
   no_device,         ///< no device matched the selection
@@ -40,11 +41,12 @@ constexpr const char* to_string(errc code) noexcept {
 /// status for errc::opencl / errc::build_failure (0 otherwise).
 class error : public std::runtime_error {
  public:
+  /// Builds the exception; the message gets a "coexec: " prefix. `cl_status` is the raw OpenCL status, if any.
   error(errc code, const std::string& message, int cl_status = 0)
       : std::runtime_error(std::string("coexec: ") + message), code_(code), cl_status_(cl_status) {}
 
-  errc code() const noexcept { return code_; }
-  int cl_status() const noexcept { return cl_status_; }
+  errc code() const noexcept { return code_; }  ///< what kind of failure this is
+  int cl_status() const noexcept { return cl_status_; }  ///< raw OpenCL status for errc::opencl / errc::build_failure, else 0
 
  private:
   errc code_;

@@ -19,8 +19,10 @@
 
 namespace coexec::cpu {
 
+/// CpuKernel policy that runs each worker's share of the columns through the system BLAS
+/// (cblas_sgemm / cblas_dgemm), as a reference and a fallback; BLAS must run single-threaded.
 struct cblas_gemm {
-  static constexpr bool needs_raw_weights = true;
+  static constexpr bool needs_raw_weights = true;  ///< reads raw W[N,K] (gemm_args::weights), not the packed panels
 
   /// Computes y[:, n_begin:n_end) = act(x·Wᵀ + bias) from the raw `weights`, touching no other
   /// column of y. Same contract as packed_gemm.

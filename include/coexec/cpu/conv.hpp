@@ -33,26 +33,38 @@ namespace coexec {
 ///                                                       [j * stride_w - pad_left + kw * dilation_w]
 /// where g = o / (out_channels / groups) and x is zero outside the image.
 struct conv2d_shape {
-  std::size_t batch = 1, channels = 0, height = 0, width = 0;
-  std::size_t out_channels = 0, kernel_h = 1, kernel_w = 1;
-  std::size_t stride_h = 1, stride_w = 1;
-  std::size_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-  std::size_t dilation_h = 1, dilation_w = 1;
-  std::size_t groups = 1;
+  /// @{
+  std::size_t batch = 1, channels = 0, height = 0, width = 0;  ///< input x[batch][channels][height][width]
+  /// @}
+  /// @{
+  std::size_t out_channels = 0, kernel_h = 1, kernel_w = 1;  ///< output channels and kernel size
+  /// @}
+  /// @{
+  std::size_t stride_h = 1, stride_w = 1;  ///< vertical and horizontal stride
+  /// @}
+  /// @{
+  std::size_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  ///< zero padding on each side of the image
+  /// @}
+  /// @{
+  std::size_t dilation_h = 1, dilation_w = 1;  ///< spacing between kernel taps
+  /// @}
+  std::size_t groups = 1;  ///< channel groups; channels and out_channels are multiples of it
 
   friend constexpr auto operator<=>(const conv2d_shape&, const conv2d_shape&) = default;
 
-  // Valid only once the shape passed validation (ops::conv2d checks it).
+  /// OH, the output height. Like the other sizes, valid only once the shape passed validation
+  /// (ops::conv2d checks it).
   constexpr std::size_t out_height() const { return (height + pad_top + pad_bottom - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  /// OW, the output width.
   constexpr std::size_t out_width() const { return (width + pad_left + pad_right - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
-  constexpr std::size_t group_channels() const { return channels / groups; }
-  constexpr std::size_t group_out_channels() const { return out_channels / groups; }
+  constexpr std::size_t group_channels() const { return channels / groups; }  ///< input channels per group (Cg)
+  constexpr std::size_t group_out_channels() const { return out_channels / groups; }  ///< output channels per group (Og)
   /// The GEMM depth: weights per output channel.
   constexpr std::size_t patch() const { return group_channels() * kernel_h * kernel_w; }
-  constexpr std::size_t input_size() const { return batch * channels * height * width; }
-  constexpr std::size_t output_size() const { return batch * out_channels * out_height() * out_width(); }
-  constexpr std::size_t weight_size() const { return out_channels * patch(); }
-  constexpr bool padded() const { return pad_top + pad_bottom + pad_left + pad_right != 0; }
+  constexpr std::size_t input_size() const { return batch * channels * height * width; }  ///< elements of x
+  constexpr std::size_t output_size() const { return batch * out_channels * out_height() * out_width(); }  ///< elements of y
+  constexpr std::size_t weight_size() const { return out_channels * patch(); }  ///< elements of W
+  constexpr bool padded() const { return pad_top + pad_bottom + pad_left + pad_right != 0; }  ///< any side has padding
   /// 1x1, stride 1, no padding: y[n] = W · x[n] over pixels.
   constexpr bool pointwise() const {
     return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && !padded();
@@ -66,12 +78,12 @@ namespace cpu {
 /// Operands of one convolution (all of conv2d_shape's tensors, dense).
 template <class T>
 struct conv_args {
-  conv2d_shape shape;
-  const T* x = nullptr;
-  const T* weights = nullptr;  // OIHW
-  const T* bias = nullptr;     // out_channels values or null
-  T* y = nullptr;
-  activation act = activation::none;
+  conv2d_shape shape;  ///< the convolution
+  const T* x = nullptr;  ///< input, NCHW
+  const T* weights = nullptr;  ///< weights, OIHW
+  const T* bias = nullptr;     ///< out_channels values or null
+  T* y = nullptr;  ///< output, NCHW
+  activation act = activation::none;  ///< applied after the bias
 };
 
 namespace detail {

@@ -29,15 +29,15 @@ namespace coexec::cpu {
 /// Operands of one linear layer, y[M,N] = act(x[M,K] · W[N,K]ᵀ + bias).
 template <class T>
 struct gemm_args {
-  const T* x = nullptr;
-  std::size_t ldx = 0;         // x[M,K] row-major, row stride ldx >= K
-  const T* panels = nullptr;   // all of W in memory::pack_panels layout (panel 0 first)
-  const T* weights = nullptr;  // optional raw W[N,K] row-major (needed by cblas_gemm only)
-  const T* bias = nullptr;     // N values or null
-  T* y = nullptr;
-  std::size_t ldy = 0;  // y[M,N] row-major, row stride ldy >= N
-  gemm_shape shape;     // m, n, k
-  activation act = activation::none;
+  const T* x = nullptr;  ///< input x[M,K], row-major with row stride ldx
+  std::size_t ldx = 0;         ///< x[M,K] row-major, row stride ldx >= K
+  const T* panels = nullptr;   ///< all of W in memory::pack_panels layout (panel 0 first)
+  const T* weights = nullptr;  ///< optional raw W[N,K] row-major (needed by cblas_gemm only)
+  const T* bias = nullptr;     ///< N values or null
+  T* y = nullptr;  ///< output y[M,N], row-major with row stride ldy
+  std::size_t ldy = 0;  ///< y[M,N] row-major, row stride ldy >= N
+  gemm_shape shape;     ///< m, n, k
+  activation act = activation::none;  ///< applied after the bias
 };
 
 namespace detail {
@@ -394,7 +394,7 @@ void gemv(thread_pool& pool, const gemm_args<T>& args, index_range panels, std::
 
 /// Default CpuKernel policy: a packed-panel GEMM with fused bias and activation.
 struct packed_gemm {
-  static constexpr bool needs_raw_weights = false;
+  static constexpr bool needs_raw_weights = false;  ///< reads only the packed panels (gemm_args::panels)
 
   /// Computes y[:, n_begin:n_end) = act(x·Wᵀ + bias), touching no other column of y.
   /// n_begin must be a multiple of memory::panel_width<T>; n_end <= N need not be.

@@ -32,8 +32,10 @@ namespace coexec::cpu {
 
 /// Half-open index range [begin, end).
 struct index_range {
-  std::size_t begin = 0, end = 0;
-  constexpr std::size_t size() const noexcept { return end - begin; }
+  /// @{
+  std::size_t begin = 0, end = 0;  ///< first index, one past the last
+  /// @}
+  constexpr std::size_t size() const noexcept { return end - begin; }  ///< number of indices
   friend constexpr bool operator==(const index_range&, const index_range&) = default;
 };
 
@@ -82,6 +84,8 @@ class thread_pool {
   /// How long an idle worker (and a caller waiting for the workers) polls before sleeping.
   static constexpr std::chrono::microseconds spin_time{50};
 
+  /// A pool of `threads` workers (at least 1, the caller included), spawning threads - 1;
+  /// spawned worker i is pinned to cores[i % cores.size()] when `cores` is non-empty (Linux).
   explicit thread_pool(std::size_t threads = std::thread::hardware_concurrency(),
                        std::vector<int> cores = {}) {
     threads = std::max<std::size_t>(threads, 1);

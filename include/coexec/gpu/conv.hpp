@@ -23,8 +23,11 @@
 
 namespace coexec::gpu {
 
+/// Which OpenCL convolution kernel runs a layer: implicit GEMM (any shape) or the specialised
+/// depthwise kernel (one input channel per output channel, 3x3 or 5x5, stride 1 or 2, no dilation).
 enum class conv_kernel { igemm, depthwise };
 
+/// Name of a conv kernel, for logs and benchmark output.
 constexpr const char* to_string(conv_kernel kernel) noexcept { return kernel == conv_kernel::igemm ? "igemm" : "depthwise"; }
 
 /// The kernel for `s`: the specialised depthwise kernel where it applies, else implicit GEMM.
@@ -48,14 +51,18 @@ constexpr std::size_t channel_block(const conv2d_shape& s) noexcept {
 /// y[0][first channel][first row][0], addressed with the given image and channel strides.
 template <class T>
 struct conv_operands {
-  device_ptr<const T> x;
-  device_ptr<const T> w;
-  device_ptr<const T> bias;
-  device_ptr<T> y;
-  std::size_t y_batch_stride = 0, y_channel_stride = 0;
+  device_ptr<const T> x;  ///< input at image 0
+  device_ptr<const T> w;  ///< weights at the block's first output channel
+  device_ptr<const T> bias;  ///< bias at the block's first output channel (null without bias)
+  device_ptr<T> y;  ///< output at y[0][first channel][first row][0]
+  /// @{
+  std::size_t y_batch_stride = 0, y_channel_stride = 0;  ///< elements between images and between channels of y
+  /// @}
 };
 
 template <class T>
+/// Builds and launches the conv kernel chosen for one conv2d_shape on one context. Its kernel
+/// holds argument state: enqueue from one thread at a time.
 class conv_launcher {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "conv_launcher supports float and double");
 
@@ -63,6 +70,8 @@ class conv_launcher {
   /// Split points along channels are multiples of this; it is a multiple of channel_block.
   static constexpr std::size_t channel_granule = memory::panel_width<T>;
 
+  /// Builds the kernel for `shape` with `act` and, if `has_bias`, the bias fused in; errc::unsupported
+  /// for double on a device without fp64.
   conv_launcher(const runtime::context& ctx, const conv2d_shape& shape, activation act, bool has_bias)
       : context_(ctx), shape_(shape), kernel_kind_(choose_kernel(shape)), has_bias_(has_bias) {
     if constexpr (std::is_same_v<T, double>)
@@ -89,7 +98,7 @@ class conv_launcher {
     return joined;
   }
 
-  conv_kernel kernel() const noexcept { return kernel_kind_; }
+  conv_kernel kernel() const noexcept { return kernel_kind_; }  ///< which kernel was chosen for the shape
 
   /// Enqueues output channels `channels` x output rows `rows` (both non-empty) of every image
   /// and flushes; wait with `done.wait(event)`.

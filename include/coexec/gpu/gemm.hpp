@@ -28,8 +28,10 @@
 
 namespace coexec::gpu {
 
+/// GEMM kernel families of kernels/gemm.cl; see gemm_config for their tile parameters.
 enum class gemm_family { local, register_blocked, gemv };
 
+/// Name of a family, for logs and the tuning file ("register" for register_blocked).
 constexpr const char* to_string(gemm_family family) noexcept {
   switch (family) {
     case gemm_family::local: return "local";
@@ -48,20 +50,27 @@ constexpr const char* to_string(gemm_family family) noexcept {
 ///                     owns micro_n == vector_width columns and all tile_m == micro_m rows
 /// A default-constructed config is the CPU-device register config for float.
 struct gemm_config {
-  gemm_family family = gemm_family::register_blocked;
-  unsigned tile_m = 48, tile_n = 64, tile_k = 1;
-  unsigned micro_m = 6, micro_n = 16;
-  unsigned vector_width = 16;
-  unsigned k_split = 1;
+  gemm_family family = gemm_family::register_blocked;  ///< which kernel the parameters are for
+  /// @{
+  unsigned tile_m = 48, tile_n = 64, tile_k = 1;  ///< rows, columns and depth a work-group tile covers
+  /// @}
+  /// @{
+  unsigned micro_m = 6, micro_n = 16;  ///< rows and columns one work-item computes at a time
+  /// @}
+  unsigned vector_width = 16;  ///< width of the vectors W is read as: 2, 4, 8 or 16
+  unsigned k_split = 1;  ///< gemv only: work-items sharing one column's reduction (a power of two)
 
+  /// A local-memory config (k_split 1).
   static constexpr gemm_config local(unsigned tile_m, unsigned tile_n, unsigned tile_k, unsigned micro_m,
                                      unsigned micro_n, unsigned vector_width) {
     return {gemm_family::local, tile_m, tile_n, tile_k, micro_m, micro_n, vector_width, 1};
   }
+  /// A register-blocked config: micro_n == vector_width, tile_k 1.
   static constexpr gemm_config register_blocked(unsigned tile_m, unsigned tile_n, unsigned micro_m,
                                                 unsigned vector_width) {
     return {gemm_family::register_blocked, tile_m, tile_n, 1, micro_m, vector_width, vector_width, 1};
   }
+  /// A gemv config over `rows` rows (tile_m == micro_m) and one panel (tile_n == panel_width).
   static constexpr gemm_config gemv(unsigned rows, unsigned panel_width, unsigned vector_width, unsigned k_split) {
     return {gemm_family::gemv, rows, panel_width, 1, rows, vector_width, vector_width, k_split};
   }
@@ -78,8 +87,9 @@ struct gemm_config {
     }
     return {1, 1};
   }
-  std::size_t work_group_size() const { return work_group()[0] * work_group()[1]; }
+  std::size_t work_group_size() const { return work_group()[0] * work_group()[1]; }  ///< work-items per work-group
 
+  /// Name of the family's kernel in kernels/gemm.cl.
   const char* kernel_name() const noexcept {
     switch (family) {
       case gemm_family::local: return "coexec_gemm_local";
@@ -131,6 +141,7 @@ struct gemm_config {
                 std::to_string(caps.local_mem_size));
   }
 
+  /// All parameters on one line, for logs and error messages.
   std::string to_string() const {
     return std::string(gpu::to_string(family)) + " tile_m=" + std::to_string(tile_m) + " tile_n=" + std::to_string(tile_n) +
            " tile_k=" + std::to_string(tile_k) + " micro_m=" + std::to_string(micro_m) + " micro_n=" + std::to_string(micro_n) +
@@ -144,30 +155,32 @@ struct gemm_config {
 /// element offset (kernels take base + offset, so buffers need no aligned sub-buffers).
 template <class T>
 struct device_ptr {
-  T* svm = nullptr;
-  cl::Buffer buffer;
-  std::size_t offset = 0;
+  T* svm = nullptr;  ///< SVM pointer, when the operand is SVM
+  cl::Buffer buffer;  ///< device buffer, when the operand is a buffer
+  std::size_t offset = 0;  ///< elements from the start of `svm` or `buffer`
 
   device_ptr() = default;
-  device_ptr(T* svm_pointer, std::size_t element_offset = 0) : svm(svm_pointer), offset(element_offset) {}
+  device_ptr(T* svm_pointer, std::size_t element_offset = 0) : svm(svm_pointer), offset(element_offset) {}  ///< an SVM operand
+  /// A buffer operand.
   device_ptr(cl::Buffer device_buffer, std::size_t element_offset = 0)
       : buffer(std::move(device_buffer)), offset(element_offset) {}
   template <class U, class = std::enable_if_t<std::is_same_v<const U, T>>>
+  /// Converts a pointer to T into a pointer to const T.
   device_ptr(const device_ptr<U>& other) : svm(other.svm), buffer(other.buffer), offset(other.offset) {}
 
-  bool is_null() const noexcept { return svm == nullptr && buffer() == nullptr; }
+  bool is_null() const noexcept { return svm == nullptr && buffer() == nullptr; }  ///< neither an SVM pointer nor a buffer (e.g. no bias)
 };
 
 /// The operands of one slice: x[m][ldx]; w at the slice's first panel; bias at bias[slice
 /// start] (only with a bias); y at y[0][slice start] with row stride ldy.
 template <class T>
 struct gemm_operands {
-  device_ptr<const T> x;
-  std::size_t ldx = 0;
-  device_ptr<const T> w;
-  device_ptr<const T> bias;
-  device_ptr<T> y;
-  std::size_t ldy = 0;
+  device_ptr<const T> x;  ///< input x, row-major with row stride ldx
+  std::size_t ldx = 0;  ///< row stride of x
+  device_ptr<const T> w;  ///< packed weights at the slice's first panel
+  device_ptr<const T> bias;  ///< bias at the slice's first column (null without bias)
+  device_ptr<T> y;  ///< output at y[0][slice start]
+  std::size_t ldy = 0;  ///< row stride of y
 };
 
 namespace detail {
@@ -236,8 +249,11 @@ class gemm_launcher {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "gemm_launcher supports float and double");
 
  public:
-  static constexpr std::size_t panel_width = memory::panel_width<T>;
+  static constexpr std::size_t panel_width = memory::panel_width<T>;  ///< columns per packed weight panel
 
+  /// Validates `config` for the device and builds its kernel with `act` and, if `has_bias`, the bias
+  /// fused in; errc::invalid_argument for a config that does not fit, errc::unsupported for double
+  /// without fp64.
   gemm_launcher(const runtime::context& ctx, gemm_config config, activation act, bool has_bias)
       : context_(ctx), config_(config), has_bias_(has_bias) {
     if constexpr (std::is_same_v<T, double>)
@@ -255,7 +271,7 @@ class gemm_launcher {
     return joined;
   }
 
-  const gemm_config& config() const noexcept { return config_; }
+  const gemm_config& config() const noexcept { return config_; }  ///< the kernel family and tiles in use
 
   /// Enqueues `slice` (m rows, n_count columns, k) and flushes; wait with `done.wait(event)`.
   /// An empty slice (m or n_count zero) launches nothing and binds nothing: it returns a user

@@ -26,6 +26,7 @@ namespace coexec::gpu {
 /// Rows decide the kernel: few rows are memory bound (gemv), many are compute bound.
 enum class shape_class { gemv, small_m, large_m };
 
+/// Name of a shape class, for logs and the tuning file.
 constexpr const char* to_string(shape_class c) noexcept {
   switch (c) {
     case shape_class::gemv: return "gemv";
@@ -35,6 +36,7 @@ constexpr const char* to_string(shape_class c) noexcept {
   return "unknown";
 }
 
+/// The shape class of a problem with `m` rows: up to 8 gemv, up to 64 small_m, else large_m.
 constexpr shape_class classify(std::size_t m) noexcept {
   return m <= 8 ? shape_class::gemv : m <= 64 ? shape_class::small_m : shape_class::large_m;
 }
@@ -49,8 +51,10 @@ constexpr gemm_shape representative_shape(shape_class c) noexcept {
   return {};
 }
 
+/// Device kinds with their own default gemm configs.
 enum class device_family { nvidia, amd, intel_gpu, adreno, mali, cpu, unknown };
 
+/// The family of a device, from its type, vendor and name.
 inline device_family classify(const runtime::capabilities& caps) {
   const auto has = [](const std::string& text, const char* word) { return text.find(word) != std::string::npos; };
   if (caps.is_cpu) return device_family::cpu;

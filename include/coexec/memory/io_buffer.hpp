@@ -12,6 +12,8 @@
 namespace coexec::memory {
 
 template <class T>
+/// An operator's input or output: SVM on the operator's context when it shares memory with its
+/// device, ordinary host memory when it stages through device buffers.
 class io_buffer {
  public:
   /// SVM on `ctx` when `shared` (pass the operator's shared_memory()), host memory otherwise.
@@ -23,10 +25,10 @@ class io_buffer {
     }
   }
 
-  T* data() noexcept { return svm_ ? svm_->data() : host_.data(); }
-  const T* data() const noexcept { return svm_ ? svm_->data() : host_.data(); }
-  std::size_t size() const noexcept { return svm_ ? svm_->size() : host_.size(); }
-  bool shared() const noexcept { return svm_.has_value(); }
+  T* data() noexcept { return svm_ ? svm_->data() : host_.data(); }  ///< first element
+  const T* data() const noexcept { return svm_ ? svm_->data() : host_.data(); }  ///< first element
+  std::size_t size() const noexcept { return svm_ ? svm_->size() : host_.size(); }  ///< number of elements
+  bool shared() const noexcept { return svm_.has_value(); }  ///< true when the memory is SVM rather than host memory
 
  private:
   std::optional<svm_vector<T>> svm_;

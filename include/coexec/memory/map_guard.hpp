@@ -7,6 +7,8 @@
 
 namespace coexec::memory {
 
+/// RAII host mapping of coarse-grained SVM on a given queue; does nothing on fine-grained SVM,
+/// which the host may already touch.
 class map_guard {
  public:
   /// Maps [p, p + bytes) for the host (blocking) unless `fine_grained`; unmaps on destruction.

@@ -16,15 +16,19 @@ namespace coexec {
 
 /// Problem shape of y[M,N] = x[M,K] * W[N,K]^T, CUTLASS-style.
 struct gemm_shape {
-  std::size_t m = 0, n = 0, k = 0;
+  /// @{
+  std::size_t m = 0, n = 0, k = 0;  ///< rows of x and y (batch), output channels, reduction depth
+  /// @}
   friend constexpr auto operator<=>(const gemm_shape&, const gemm_shape&) = default;
 };
 
 namespace memory {
 
 template <class T>
+/// Output channels per packed panel (NR): one 64-byte cache line of T. Split points are multiples of it.
 inline constexpr std::size_t panel_width = 64 / sizeof(T);
 
+/// `value` rounded up to a multiple of `multiple`.
 constexpr std::size_t round_up(std::size_t value, std::size_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }

@@ -16,9 +16,11 @@ namespace coexec::memory {
 using runtime::svm_granularity;
 
 template <class T>
+/// A standard allocator over OpenCL shared virtual memory of an explicit context: fine-grained
+/// where the device has it, else coarse-grained (host access only inside a map_guard). Never maps implicitly.
 class svm_allocator {
  public:
-  using value_type = T;
+  using value_type = T;  ///< element type, as the Allocator requirements ask
 
   /// Allocates with `wanted` granularity, or the finest below it that `ctx`'s device offers
   /// (ask for coarse to test or to match a coarse-only deployment). errc::unsupported when the
@@ -30,8 +32,11 @@ class svm_allocator {
   }
 
   template <class U>
+  /// Rebinding copy: same context and granularity.
   svm_allocator(const svm_allocator<U>& other) noexcept : context_(other.context()), granularity_(other.granularity()) {}
 
+  /// Allocates `n` T (128-byte aligned at least) and registers the block with the context;
+  /// errc::out_of_memory when clSVMAlloc fails.
   T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
     const std::size_t bytes = n * sizeof(T);
@@ -51,8 +56,8 @@ class svm_allocator {
     clSVMFree(context_.cl_context()(), p);
   }
 
-  const runtime::context& context() const noexcept { return context_; }
-  svm_granularity granularity() const noexcept { return granularity_; }
+  const runtime::context& context() const noexcept { return context_; }  ///< the context allocations are made on
+  svm_granularity granularity() const noexcept { return granularity_; }  ///< the granularity in use (fine or coarse)
   /// Host and device may touch the memory at the same time (needed for spin flags).
   bool fine_grained() const noexcept { return granularity_ == svm_granularity::fine; }
 

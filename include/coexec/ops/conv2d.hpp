@@ -36,11 +36,12 @@
 
 namespace coexec::ops {
 
+/// How an ops::conv2d runs: fused activation, completion mode, wait timeout, memory path.
 struct conv2d_options {
-  activation act = activation::none;
+  activation act = activation::none;  ///< fused into the epilogue on both sides
   /// svm_counter where the device supports it; event_polling forces the fallback.
   sync::completion::mode completion = sync::completion::mode::svm_counter;
-  std::chrono::nanoseconds timeout = sync::default_timeout;
+  std::chrono::nanoseconds timeout = sync::default_timeout;  ///< longest a run waits for the device before errc::timeout
   /// Share weights, x and y in fine-grained SVM where the device has it; false takes the
   /// discrete-GPU (staged) path on any device.
   bool shared_memory = true;
@@ -48,13 +49,15 @@ struct conv2d_options {
 
 /// run_record plus the dimension the split ran along.
 struct conv2d_record : run_record {
-  plan::split_dimension dimension = plan::split_dimension::channels;
+  plan::split_dimension dimension = plan::split_dimension::channels;  ///< channels or output rows
 };
 
 template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::hybrid_search<conv2d_shape>>
+/// A 2-D convolution co-executed on the CPU and the device, split along output channels or output
+/// rows as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
 class conv2d {
  public:
-  using dimension = plan::split_dimension;
+  using dimension = plan::split_dimension;  ///< what a split cuts: output channels or output rows
 
   /// `weights` holds W in OIHW order (shape.weight_size() values), `bias` out_channels values or
   /// nothing; both are copied once. Every call runs shape.batch images.
@@ -82,7 +85,7 @@ class conv2d {
     }
   }
 
-  const conv2d_shape& shape() const noexcept { return shape_; }
+  const conv2d_shape& shape() const noexcept { return shape_; }  ///< the convolution this operator computes
   /// Length of the output along `d`: out_channels or output rows.
   std::size_t extent(dimension d) const noexcept { return d == dimension::channels ? shape_.out_channels : shape_.out_height(); }
   /// Split points along `d` are multiples of this (or the extent): channel splits keep the
@@ -90,12 +93,12 @@ class conv2d {
   std::size_t split_granule(dimension d) const noexcept {
     return d == dimension::channels ? gpu::conv_launcher<T>::channel_granule : 1;
   }
-  Planner& planner() noexcept { return planner_; }
-  const runtime::context& context() const noexcept { return context_; }
-  sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }
+  Planner& planner() noexcept { return planner_; }  ///< the planner that chooses each call's split
+  const runtime::context& context() const noexcept { return context_; }  ///< the context of the device side
+  sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }  ///< how the host learns that the device's part finished
   /// True when x, y and the weights are shared with the device in fine-grained SVM.
   bool shared_memory() const noexcept { return shared_; }
-  gpu::conv_kernel device_kernel() const noexcept { return launcher_.kernel(); }
+  gpu::conv_kernel device_kernel() const noexcept { return launcher_.kernel(); }  ///< the OpenCL kernel chosen for the shape
 
   /// Runs with the planner's plan for this shape (the first call may plan).
   void operator()(const T* x, T* y) {

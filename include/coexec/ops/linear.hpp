@@ -32,11 +32,12 @@
 
 namespace coexec::ops {
 
+/// How an ops::linear runs: fused activation, completion mode, wait timeout, memory path, tuner.
 struct linear_options {
-  activation act = activation::none;
+  activation act = activation::none;  ///< fused into the epilogue on both sides
   /// svm_counter where the device supports it; event_polling forces the fallback.
   sync::completion::mode completion = sync::completion::mode::svm_counter;
-  std::chrono::nanoseconds timeout = sync::default_timeout;
+  std::chrono::nanoseconds timeout = sync::default_timeout;  ///< longest a run waits for the device before errc::timeout
   /// Share weights, x and y in fine-grained SVM where the device has it. false takes the
   /// discrete-GPU path (device-resident weight slice, x and y staged) on any device.
   bool shared_memory = true;
@@ -49,15 +50,20 @@ struct linear_options {
 /// as seen by the host; when the device finished before the CPU part, the host only saw it at
 /// the CPU's end, so `device_seconds` is then an upper bound (`device_exact` false).
 struct run_record {
-  std::size_t split = 0;
+  std::size_t split = 0;  ///< the CPU computed columns [0, split), the device [split, N)
+  /// Wall time of the CPU part, of the device part (see device_exact) and of the whole run.
+  /// @{
   double cpu_seconds = 0, device_seconds = 0, total_seconds = 0;
-  bool device_exact = true;
+  /// @}
+  bool device_exact = true;  ///< false when device_seconds is only an upper bound
 };
 
 template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::grid_search<gemm_shape>>
+/// A dense layer y = act(x W^T + bias) co-executed on the CPU and the device, split along
+/// output channels as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
 class linear {
  public:
-  static constexpr std::size_t panel_width = memory::panel_width<T>;
+  static constexpr std::size_t panel_width = memory::panel_width<T>;  ///< columns per packed weight panel, the split granule
 
   /// `weights` holds W[N,K] row-major, `bias` N values or nothing. Both are copied (packed) once.
   linear(const runtime::context& ctx, cpu::thread_pool& pool, std::size_t n, std::size_t k, std::span<const T> weights,
@@ -80,14 +86,14 @@ class linear {
     }
   }
 
-  std::size_t columns() const noexcept { return n_; }
-  std::size_t depth() const noexcept { return k_; }
-  gemm_shape shape(std::size_t m) const noexcept { return {m, n_, k_}; }
+  std::size_t columns() const noexcept { return n_; }  ///< N, the output channels
+  std::size_t depth() const noexcept { return k_; }  ///< K, the input features
+  gemm_shape shape(std::size_t m) const noexcept { return {m, n_, k_}; }  ///< the problem shape of a call with `m` rows
   /// Split points are multiples of this (both sides read whole weight panels).
   std::size_t split_granule() const noexcept { return panel_width; }
-  Planner& planner() noexcept { return planner_; }
-  const runtime::context& context() const noexcept { return context_; }
-  sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }
+  Planner& planner() noexcept { return planner_; }  ///< the planner that chooses each shape's split
+  const runtime::context& context() const noexcept { return context_; }  ///< the context of the device side
+  sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }  ///< how the host learns that the device's part finished
   /// True when x, y and the weights are shared with the device in fine-grained SVM.
   bool shared_memory() const noexcept { return weights_.shared(); }
 
@@ -115,7 +121,7 @@ class linear {
 
   /// Bytes of weights the operator holds (both sides), and that relative to the raw W.
   std::size_t weight_bytes() const { return weights_.bytes() + raw_weights_.size() * sizeof(T); }
-  double weight_bytes_ratio() const { return static_cast<double>(weight_bytes()) / static_cast<double>(n_ * k_ * sizeof(T)); }
+  double weight_bytes_ratio() const { return static_cast<double>(weight_bytes()) / static_cast<double>(n_ * k_ * sizeof(T)); }  ///< weight_bytes() relative to the raw W[N,K]
 
  private:
   // What a planner times: this operator on one call's buffers at a given split.

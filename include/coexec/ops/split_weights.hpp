@@ -20,9 +20,11 @@
 namespace coexec::ops {
 
 template <class T>
+/// A dense layer's weights in the panel layout, held once: one shared SVM copy on fine-grained
+/// SVM devices, else a host slice and a device slice with overlapping margins (see the file comment).
 class split_weights {
  public:
-  static constexpr std::size_t panel_width = memory::panel_width<T>;
+  static constexpr std::size_t panel_width = memory::panel_width<T>;  ///< columns per panel
 
   /// Shares one SVM copy when `share` is set and the device has fine-grained SVM.
   split_weights(const runtime::context& ctx, const T* w, std::size_t n, std::size_t k, bool share = true)
@@ -37,7 +39,7 @@ class split_weights {
     }
   }
 
-  bool shared() const noexcept { return shared_.has_value(); }
+  bool shared() const noexcept { return shared_.has_value(); }  ///< true when both sides read one fine-grained SVM copy
 
   /// Host-side panels (panel 0 first); on non-shared devices valid up to the last cover()ed split + margin.
   const T* host_panels() const noexcept { return shared_ ? shared_->data() : host_.data(); }

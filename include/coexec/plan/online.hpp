@@ -14,6 +14,7 @@
 
 namespace coexec::plan {
 
+/// Tuning of the online correction: averaging weight, backoff, replanning threshold, anchoring.
 struct correction_options {
   double weight = 0.5;    ///< of a new exact ratio in the average (the first one is taken whole)
   double backoff = 0.85;  ///< factor step while only upper bounds have been seen
@@ -24,9 +25,11 @@ struct correction_options {
   bool anchor_endpoints = true;
 };
 
+/// The correction of one side (CPU or device) of one shape: a multiplier on the model's prediction,
+/// an average of measured / predicted, starting at 1.
 class side_correction {
  public:
-  double factor() const noexcept { return factor_; }
+  double factor() const noexcept { return factor_; }  ///< multiply the model's prediction by this
 
   /// measured / predicted of one run.
   void exact(double ratio, const correction_options& options) noexcept {
@@ -46,14 +49,19 @@ class side_correction {
 
 /// Both sides' corrections of one shape, and the factors its current plan was made with.
 struct shape_correction {
-  side_correction cpu, gpu;
-  double planned_cpu = 1, planned_gpu = 1;
+  /// @{
+  side_correction cpu, gpu;  ///< the CPU side's and the device side's correction
+  /// @}
+  /// @{
+  double planned_cpu = 1, planned_gpu = 1;  ///< the factors the current plan was made with
+  /// @}
 
   /// True when a factor moved far enough from the planned one to plan again.
   bool stale(const correction_options& options) const noexcept {
     const auto moved = [&](double now, double then) { return std::abs(now / then - 1) > options.replan_change; };
     return moved(cpu.factor(), planned_cpu) || moved(gpu.factor(), planned_gpu);
   }
+  /// Records the current factors as those the new plan was made with.
   void planned() noexcept {
     planned_cpu = cpu.factor();
     planned_gpu = gpu.factor();

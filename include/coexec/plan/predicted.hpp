@@ -69,8 +69,10 @@ class tree_model {
   tree_model(predict::models::model_ref cpu, predict::models::model_ref gpu)
       : sides_{bind(cpu.features, cpu.model), bind(gpu.features, gpu.model)} {}
 
+  /// Reads a model file (predict::load_model_set) and binds its "op/cpu" and "op/gpu" models.
   static tree_model load(const std::filesystem::path& file) { return tree_model(predict::load_model_set(file)); }
 
+  /// Predicted time of side `s` in microseconds for a feature vector.
   double predict_us(predict::side s, const typename Features::vector& features) const noexcept {
     const bound& side = sides_[static_cast<std::size_t>(s)];
     std::array<double, Features::names.size()> inputs;
@@ -104,14 +106,21 @@ class tree_model {
 /// Roofline per side: max(critical FLOPs at peak, bytes at bandwidth) plus a fixed cost (the
 /// CPU's thread wake-up, the device's dispatch, a feature of its own).
 struct roofline_rates {
-  double gflops = 1, gbytes_per_s = 1, fixed_us = 0;
+  /// @{
+  double gflops = 1, gbytes_per_s = 1, fixed_us = 0;  ///< peak compute, peak bandwidth, fixed cost per run (CPU only: the device's is the dispatch_us feature)
+  /// @}
 };
 
 template <class Features = predict::linear_features>
+/// The fallback model: each side's time is max(FLOPs at peak, bytes at bandwidth) plus a fixed
+/// cost, from rates measured by a short micro-calibration (cached()).
 class roofline_model {
  public:
+  /// A model from known rates of the CPU side and the device side.
   roofline_model(roofline_rates cpu, roofline_rates gpu) : cpu_(cpu), gpu_(gpu) {}
 
+  /// Predicted time of side `s` in microseconds: the busiest worker's FLOPs at its share of the
+  /// peak, or the bytes at the bandwidth, whichever is slower, plus the fixed cost.
   double predict_us(predict::side s, const typename Features::vector& f) const noexcept {
     using F = Features;
     const bool on_cpu = s == predict::side::cpu;
@@ -122,7 +131,7 @@ class roofline_model {
     return std::max(busy_flops / (r.gflops * 1e3), f[F::bytes] / (r.gbytes_per_s * 1e3)) + fixed;
   }
 
-  const roofline_rates& cpu() const noexcept { return cpu_; }
+  const roofline_rates& cpu() const noexcept { return cpu_; }  ///< the CPU side's rates
 
   /// cached() for what `op` runs on: op.context() and op.cpu_threads().
   template <class Op>
@@ -130,7 +139,7 @@ class roofline_model {
   static roofline_model for_op(Op& op) {
     return cached(op.context(), op.cpu_threads());
   }
-  const roofline_rates& gpu() const noexcept { return gpu_; }
+  const roofline_rates& gpu() const noexcept { return gpu_; }  ///< the device side's rates
 
   /// The rates of `ctx`'s device and `cpu_threads` CPU threads: read from
   /// `<directory>/roofline-<hash>.txt` (keyed by device, driver, threads and coexec version),
@@ -245,6 +254,7 @@ template <class Features = predict::linear_features>
 class device_model {
  public:
   template <class Model>
+  /// Wraps a tree_model or a roofline_model.
   explicit device_model(Model model) : model_(std::move(model)) {}
 
   /// Chosen from what `op` runs on: op.context() and op.cpu_threads().
@@ -256,11 +266,12 @@ class device_model {
     return device_model(roofline_model<Features>::for_op(op));
   }
 
+  /// Predicted time of side `s` in microseconds, from the wrapped model.
   double predict_us(predict::side s, const typename Features::vector& f) const noexcept {
     return std::visit([&](const auto& model) { return model.predict_us(s, f); }, model_);
   }
 
-  bool is_roofline() const noexcept { return std::holds_alternative<roofline_model<Features>>(model_); }
+  bool is_roofline() const noexcept { return std::holds_alternative<roofline_model<Features>>(model_); }  ///< true when no shipped trees fit and the roofline is used
 
  private:
   std::variant<tree_model<Features>, roofline_model<Features>> model_;
@@ -271,9 +282,10 @@ class device_model {
 template <class Key = gemm_shape, class Model = device_model<typename predict::features_of<Key>::type>>
 class predicted {
  public:
-  using features = typename predict::features_of<Key>::type;
+  using features = typename predict::features_of<Key>::type;  ///< the feature set of `Key`'s operator
 
   predicted() = default;
+  /// A planner with a given model and correction options.
   explicit predicted(Model model, correction_options options = {}) : model_(std::move(model)), options_(options) {}
 
   /// The split for `key`. `op` offers columns(), split_granule() and what features::setup asks.
@@ -313,9 +325,12 @@ class predicted {
   /// Corrected predictions of each side of `key` at `split`, for reports and tests; only for
   /// shapes choose() has planned.
   struct side_seconds {
-    double cpu = 0, gpu = 0;
-    double total() const noexcept { return std::max(cpu, gpu); }
+    /// @{
+    double cpu = 0, gpu = 0;  ///< each side's corrected prediction in seconds
+    /// @}
+    double total() const noexcept { return std::max(cpu, gpu); }  ///< the co-executed time: the slower side
   };
+  /// Corrected predictions for `key` at `split`; `key` must have been planned (std::out_of_range otherwise).
   side_seconds estimate(const Key& key, std::size_t split) const {
     std::lock_guard lock(mutex_);
     const plan& p = plans_.at(key);
@@ -324,8 +339,9 @@ class predicted {
 
   /// Model evaluations so far (planning is meant to need few).
   std::size_t predictions() const noexcept { return predictions_; }
-  const std::optional<Model>& model() const noexcept { return model_; }
+  const std::optional<Model>& model() const noexcept { return model_; }  ///< the model in use; empty before the first plan of a default-constructed planner
 
+  /// Forgets every plan and its corrections (the model stays), so each shape is planned again.
   void clear() {
     std::lock_guard lock(mutex_);
     plans_.clear();

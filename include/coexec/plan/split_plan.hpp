@@ -18,25 +18,34 @@
 
 namespace coexec::plan {
 
-enum class split_dimension { channels, rows };
+/// What a split cuts.
+enum class split_dimension {
+  channels,  ///< output channels: the CPU computes channels [0, split), the device the rest
+  rows       ///< output rows of every channel: the CPU computes rows [0, split), the device the rest
+};
 
+/// Name of a dimension, for logs and benchmark output.
 constexpr const char* to_string(split_dimension d) noexcept { return d == split_dimension::channels ? "channels" : "rows"; }
 
+/// A plan for a two-dimensional operator: the CPU computes [0, split) along `dimension`, the device
+/// [split, extent).
 struct split_plan {
-  split_dimension dimension = split_dimension::channels;
-  std::size_t split = 0;
+  split_dimension dimension = split_dimension::channels;  ///< the dimension cut
+  std::size_t split = 0;  ///< where it is cut
   friend constexpr auto operator<=>(const split_plan&, const split_plan&) = default;
 };
 
-inline constexpr split_dimension all_dimensions[] = {split_dimension::channels, split_dimension::rows};
+inline constexpr split_dimension all_dimensions[] = {split_dimension::channels, split_dimension::rows};  ///< every split_dimension, in enum order
 
 template <class Key>
+/// The oracle planner for operators cut along several dimensions: one grid_search per dimension;
+/// the faster of their winners is the plan. `Key` identifies a problem shape, as for grid_search.
 class hybrid_search {
  public:
-  using options = typename grid_search<Key>::options;
+  using options = typename grid_search<Key>::options;  ///< search options, applied to each dimension
 
   hybrid_search() = default;
-  explicit hybrid_search(options opts) : searches_{grid_search<Key>(opts), grid_search<Key>(opts)} {}
+  explicit hybrid_search(options opts) : searches_{grid_search<Key>(opts), grid_search<Key>(opts)} {}  ///< a search with non-default options
 
   /// The fastest plan for `key`, timing on first use. `op` offers
   /// `std::size_t extent(split_dimension) const`, `std::size_t split_granule(split_dimension) const`
@@ -63,6 +72,7 @@ class hybrid_search {
   /// Every timing measured for `key` along `d`, sorted by split (empty before the first choose()).
   std::vector<split_timing> curve(const Key& key, split_dimension d) const { return search(d).curve(key); }
 
+  /// Forgets every plan and timing, so the next choose() of each shape times again.
   void clear() {
     std::lock_guard lock(mutex_);
     best_.clear();

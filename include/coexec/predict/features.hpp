@@ -37,14 +37,19 @@
 
 namespace coexec::predict {
 
-enum class side : std::uint8_t { cpu, gpu };
+/// Which side of a co-executed layer a prediction is for.
+enum class side : std::uint8_t {
+  cpu,  ///< the CPU thread pool
+  gpu   ///< the OpenCL device
+};
 
+/// "cpu" or "gpu": the suffix of a side's model name in model files.
 constexpr std::string_view to_string(side s) noexcept { return s == side::cpu ? "cpu" : "gpu"; }
 
 /// The device's width and fixed launch cost. The probe takes milliseconds, so of() measures a
 /// device once per process and shares the result.
 struct device_profile {
-  unsigned compute_units = 1;
+  unsigned compute_units = 1;  ///< the device's compute units (at least 1)
   double dispatch_us = 0;  ///< enqueue of an empty kernel to the host seeing it complete
 
   /// Median of 31 probe launches after a warm-up.
@@ -77,25 +82,28 @@ struct device_profile {
 /// What decides a linear side's time besides its slice: how each side's kernel would run it.
 /// Gathered once per shape.
 struct linear_setup {
-  std::size_t element_size = sizeof(float);
-  std::size_t cpu_threads = 1;
-  gpu::gemm_config device_config;
-  device_profile device;
+  std::size_t element_size = sizeof(float);  ///< bytes per element: 4 for float, 8 for double
+  std::size_t cpu_threads = 1;  ///< threads of the CPU side
+  gpu::gemm_config device_config;  ///< the kernel config the device side would use
+  device_profile device;  ///< the device's width and launch cost
 };
 
+/// The features of one side of an ops::linear, in a fixed column order (see the file comment).
 struct linear_features {
-  using shape_type = gemm_shape;
-  using setup_type = linear_setup;
+  using shape_type = gemm_shape;  ///< the key linear plans are cached by
+  using setup_type = linear_setup;  ///< what setup() gathers once per shape
 
-  static constexpr std::string_view op = "linear";
+  static constexpr std::string_view op = "linear";  ///< prefix of this operator's model names ("linear/cpu", "linear/gpu")
+  /// Column names, as in calibration CSV headers and model files.
   static constexpr std::array<std::string_view, 16> names{
       "m",         "n",           "k",             "flops",       "bytes", "intensity", "critical_flops", "threads",
       "imbalance", "compute_units", "work_groups", "waves",       "tile_m", "tile_n",   "family",         "dispatch_us"};
+  /// Column indices into a vector, in the order of `names`.
   enum column : std::size_t {
     m, n, k, flops, bytes, intensity, critical_flops, threads,
     imbalance, compute_units, work_groups, waves, tile_m, tile_n, family, dispatch_us
   };
-  using vector = std::array<double, names.size()>;
+  using vector = std::array<double, names.size()>;  ///< one side's features; NaN where a column does not apply to that side
 
   /// Asks `op` how it would run `shape`: op.element_size(), op.cpu_threads(),
   /// op.device_config() and either op.device_profile() or op.context() (measured once).
@@ -162,8 +170,9 @@ template <class Shape>
 struct features_of;
 
 template <>
+/// gemm_shape keys plans of ops::linear.
 struct features_of<gemm_shape> {
-  using type = linear_features;
+  using type = linear_features;  ///< the features of linear
 };
 
 }  // namespace coexec::predict

@@ -49,15 +49,15 @@ namespace coexec::predict {
 
 /// An ensemble and the names of the features it takes, in the order predict() expects them.
 struct model {
-  std::vector<std::string> features;
-  ensemble trees;
+  std::vector<std::string> features;  ///< feature names, one per ensemble input
+  ensemble trees;  ///< the ensemble
 
   friend bool operator==(const model&, const model&) = default;
 };
 
 /// Models by name, e.g. "conv/gpu".
 struct model_set {
-  std::map<std::string, model, std::less<>> models;
+  std::map<std::string, model, std::less<>> models;  ///< the models, by name
 
   /// The model called `name`; errc::invalid_argument when there is none.
   const model& at(std::string_view name) const {
@@ -72,12 +72,12 @@ struct model_set {
 
 /// Bounds the loader enforces beyond the input's own size.
 struct model_file_limits {
-  static constexpr std::size_t max_line_length = 1 << 16;
-  static constexpr std::size_t max_name_length = 128;
-  static constexpr std::size_t max_models = 256;
-  static constexpr std::size_t max_features = 1024;
-  static constexpr std::size_t max_trees = 1 << 14;
-  static constexpr std::size_t max_tree_nodes = 1 << 16;
+  static constexpr std::size_t max_line_length = 1 << 16;  ///< bytes in one line
+  static constexpr std::size_t max_name_length = 128;  ///< bytes in a model or feature name
+  static constexpr std::size_t max_models = 256;  ///< models in a set
+  static constexpr std::size_t max_features = 1024;  ///< features of one ensemble
+  static constexpr std::size_t max_trees = 1 << 14;  ///< trees in one ensemble
+  static constexpr std::size_t max_tree_nodes = 1 << 16;  ///< nodes in one tree
 };
 
 namespace detail {
@@ -368,11 +368,13 @@ inline model_set load_model_set(std::istream& in, std::string source = "model fi
   return set;
 }
 
+/// Reads a single-ensemble file; errc::io when it cannot be opened.
 inline ensemble load_ensemble(const std::filesystem::path& path) {
   std::ifstream in = detail::open_model_file(path);
   return load_ensemble(in, "model file '" + path.string() + "'");
 }
 
+/// Reads a model-set file; errc::io when it cannot be opened.
 inline model_set load_model_set(const std::filesystem::path& path) {
   std::ifstream in = detail::open_model_file(path);
   return load_model_set(in, "model file '" + path.string() + "'");
@@ -401,11 +403,13 @@ inline void save(std::ostream& out, const model_set& set) {
   detail::check_written(out);
 }
 
+/// Writes `e` to the file `path` as a single-ensemble file; errc::io when it cannot be created.
 inline void save(const std::filesystem::path& path, const ensemble& e) {
   std::ofstream out = detail::create_model_file(path);
   save(out, e);
 }
 
+/// Writes `set` to the file `path` as a model-set file; errc::io when it cannot be created.
 inline void save(const std::filesystem::path& path, const model_set& set) {
   std::ofstream out = detail::create_model_file(path);
   save(out, set);

@@ -26,6 +26,7 @@
 
 namespace coexec::predict {
 
+/// How an ensemble combines its trees' leaf values.
 enum class ensemble_kind : std::uint8_t {
   tree,     ///< one tree
   forest,   ///< random forest: the mean of the trees
@@ -35,16 +36,17 @@ enum class ensemble_kind : std::uint8_t {
 /// What predict() applies to the raw sum: exp for models trained on log(time).
 enum class output_transform : std::uint8_t { identity, exp };
 
+/// One node of a regression tree: a split on one input, or a leaf (feature == leaf).
 struct node {
-  static constexpr std::int32_t leaf = -1;
+  static constexpr std::int32_t leaf = -1;  ///< the `feature` of a leaf
 
   std::int32_t feature = leaf;  ///< input index a split tests; `leaf` for a leaf
   float threshold = 0;          ///< splits go left when float(x[feature]) <= threshold
   std::int32_t left = 0;        ///< tree-local child indices, both > this node's index
-  std::int32_t right = 0;
+  std::int32_t right = 0;       ///< see `left`
   float value = 0;  ///< a leaf's output; unused by splits
 
-  constexpr bool is_leaf() const noexcept { return feature == leaf; }
+  constexpr bool is_leaf() const noexcept { return feature == leaf; }  ///< true for a leaf
   friend constexpr bool operator==(const node&, const node&) = default;
 };
 
@@ -94,14 +96,14 @@ constexpr const char* node_defect(const node& n, std::int32_t index, std::int32_
 /// A non-owning ensemble: spans over node and root arrays that live elsewhere (constexpr arrays
 /// in a generated header, or an `ensemble`). Aggregate, so a header can build one in a constant.
 struct ensemble_view {
-  ensemble_kind kind = ensemble_kind::boosted;
-  output_transform transform = output_transform::identity;
-  double base_score = 0;
-  std::size_t feature_count = 0;
+  ensemble_kind kind = ensemble_kind::boosted;  ///< how the trees combine
+  output_transform transform = output_transform::identity;  ///< applied by predict() to the raw output
+  double base_score = 0;  ///< added to the combined leaf values
+  std::size_t feature_count = 0;  ///< inputs the trees read; predict() needs at least this many
   std::span<const std::int32_t> roots;  ///< offset of each tree's first node in `nodes`
-  std::span<const node> nodes;
+  std::span<const node> nodes;  ///< every tree's nodes, tree by tree
 
-  constexpr std::size_t tree_count() const noexcept { return roots.size(); }
+  constexpr std::size_t tree_count() const noexcept { return roots.size(); }  ///< number of trees
 
   /// Nodes of tree t.
   constexpr std::span<const node> tree(std::size_t t) const noexcept {
@@ -157,17 +159,17 @@ struct ensemble_view {
     return nullptr;
   }
 
-  constexpr bool valid() const noexcept { return defect() == nullptr; }
+  constexpr bool valid() const noexcept { return defect() == nullptr; }  ///< true when defect() finds nothing, so predict() is safe
 };
 
 /// An ensemble that owns its arrays, for models built or loaded at run time.
 struct ensemble {
-  ensemble_kind kind = ensemble_kind::boosted;
-  output_transform transform = output_transform::identity;
-  double base_score = 0;
-  std::size_t feature_count = 0;
-  std::vector<std::int32_t> roots;
-  std::vector<node> nodes;
+  ensemble_kind kind = ensemble_kind::boosted;  ///< how the trees combine
+  output_transform transform = output_transform::identity;  ///< applied by predict() to the raw output
+  double base_score = 0;  ///< added to the combined leaf values
+  std::size_t feature_count = 0;  ///< inputs the trees read; predict() needs at least this many
+  std::vector<std::int32_t> roots;  ///< offset of each tree's first node in `nodes`
+  std::vector<node> nodes;  ///< every tree's nodes, tree by tree
 
   /// Appends a tree given with tree-local child indices.
   void add_tree(std::span<const node> tree) {
@@ -175,13 +177,15 @@ struct ensemble {
     nodes.insert(nodes.end(), tree.begin(), tree.end());
   }
 
+  /// A view of this ensemble, valid while the ensemble is alive and unchanged.
   ensemble_view view() const noexcept {
     return {kind, transform, base_score, feature_count, roots, nodes};
   }
+  /// The prediction, as ensemble_view::predict(); check valid() once first.
   double predict(std::span<const double> features) const noexcept {
     return view().predict(features);
   }
-  bool valid() const noexcept { return view().valid(); }
+  bool valid() const noexcept { return view().valid(); }  ///< true when the structure is sound, as ensemble_view::valid()
 
   friend bool operator==(const ensemble&, const ensemble&) = default;
 };

@@ -16,6 +16,8 @@
 
 namespace coexec::runtime {
 
+/// On-disk cache of built OpenCL program binaries, keyed by platform, device, driver version,
+/// coexec version, build options and source, so rebuilding a program is skipped across runs.
 class binary_cache {
  public:
   /// A disabled cache (empty directory) loads nothing and stores nothing.
@@ -29,9 +31,10 @@ class binary_cache {
     return {};
   }
 
-  bool enabled() const { return !directory_.empty(); }
-  const std::filesystem::path& directory() const { return directory_; }
+  bool enabled() const { return !directory_.empty(); }  ///< false for an empty directory: nothing is loaded or stored
+  const std::filesystem::path& directory() const { return directory_; }  ///< where binaries are stored (empty when disabled)
 
+  /// The binary stored for this device, source and options, or nullopt (disabled, missing or empty).
   std::optional<std::vector<unsigned char>> load(const capabilities& caps, std::string_view source,
                                                  std::string_view options) const {
     if (!enabled()) return std::nullopt;
@@ -60,6 +63,7 @@ class binary_cache {
     if (ec) std::filesystem::remove(temporary, ec);
   }
 
+  /// File that holds the binary for this device, source and options: a 64-bit hash of all of them.
   std::filesystem::path path_for(const capabilities& caps, std::string_view source, std::string_view options) const {
     std::uint64_t key = coexec::detail::fnv1a(caps.platform_name);
     for (std::string_view part : {std::string_view(caps.name), std::string_view(caps.driver_version),

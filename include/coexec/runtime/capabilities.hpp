@@ -13,31 +13,55 @@
 
 namespace coexec::runtime {
 
-enum class svm_granularity { none, coarse, fine };
+/// Finest shared virtual memory a device supports.
+enum class svm_granularity {
+  none,    ///< no SVM
+  coarse,  ///< coarse-grained buffers: the host maps and unmaps to access them
+  fine     ///< fine-grained buffers: host and device access them concurrently
+};
 
+/// What a device can do, read once by query_capabilities(); kernels are built with defines
+/// derived from it (build_options()) instead of ad-hoc checks.
 struct capabilities {
+  /// CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_DRIVER_VERSION and CL_DEVICE_VERSION.
+  /// @{
   std::string name, vendor, driver_version, device_version;
-  std::string platform_name;
+  /// @}
+  std::string platform_name;  ///< CL_PLATFORM_NAME of the device's platform
+  /// CL_DEVICE_TYPE includes CPU / GPU.
+  /// @{
   bool is_cpu = false, is_gpu = false;
+  /// @}
+  /// CL_DEVICE_SVM_CAPABILITIES: coarse-grained buffers, fine-grained buffers, SVM atomics.
+  /// @{
   bool svm_coarse = false, svm_fine = false, svm_atomics = false;
+  /// @}
+  /// @{
   int opencl_c_major = 1, opencl_c_minor = 2;  ///< newest OpenCL C version the compiler accepts
+  /// @}
   std::vector<std::string> opencl_c_features;  ///< CL_DEVICE_OPENCL_C_FEATURES (3.0 devices)
+  /// cl_khr_fp16 / cl_khr_fp64 are among the device's extensions.
+  /// @{
   bool fp16 = false, fp64 = false;
-  unsigned compute_units = 0;
-  std::size_t max_work_group_size = 0;
-  std::size_t local_mem_size = 0;
+  /// @}
+  unsigned compute_units = 0;  ///< CL_DEVICE_MAX_COMPUTE_UNITS
+  std::size_t max_work_group_size = 0;  ///< CL_DEVICE_MAX_WORK_GROUP_SIZE
+  std::size_t local_mem_size = 0;  ///< CL_DEVICE_LOCAL_MEM_SIZE in bytes
   bool local_mem_is_global = false;  ///< "local" memory is ordinary global memory (CPU devices, Mali)
-  unsigned max_sub_devices = 0;      ///< > 1 when the device can be partitioned by counts
+  unsigned max_sub_devices = 0;      ///< more than 1 when the device can be partitioned by counts
 
+  /// True when opencl_c_features lists `feature` (e.g. "__opencl_c_atomic_order_acq_rel").
   bool has_feature(const std::string& feature) const {
     return std::find(opencl_c_features.begin(), opencl_c_features.end(), feature) != opencl_c_features.end();
   }
+  /// The finest SVM granularity the device supports.
   svm_granularity svm() const {
     return svm_fine ? svm_granularity::fine : svm_coarse ? svm_granularity::coarse : svm_granularity::none;
   }
-  bool opencl_c_2_or_newer() const { return opencl_c_major >= 2; }
+  bool opencl_c_2_or_newer() const { return opencl_c_major >= 2; }  ///< the compiler accepts OpenCL C 2.0 or newer
   /// Kernels may signal the host through atomics in fine-grained SVM (else: event polling).
   bool svm_flags() const { return svm_fine && svm_atomics && opencl_c_2_or_newer() && atomic_acq_rel(); }
+  /// Kernels may use acquire-release atomic ordering (OpenCL C 2.x, or the 3.0 feature).
   bool atomic_acq_rel() const {
     return opencl_c_major == 2 || has_feature("__opencl_c_atomic_order_acq_rel");
   }
@@ -46,8 +70,8 @@ struct capabilities {
   bool atomic_scope_all_devices() const {
     return opencl_c_major == 2 || has_feature("__opencl_c_atomic_scope_all_devices");
   }
-  bool is_pocl() const { return platform_name.find("Portable Computing Language") != std::string::npos; }
-  bool is_nvidia() const { return vendor.find("NVIDIA") != std::string::npos; }
+  bool is_pocl() const { return platform_name.find("Portable Computing Language") != std::string::npos; }  ///< the device's platform is PoCL (Portable Computing Language)
+  bool is_nvidia() const { return vendor.find("NVIDIA") != std::string::npos; }  ///< the vendor is NVIDIA
 
   /// -cl-std and -D defines every coexec kernel is built with on this device.
   std::string build_options() const {

@@ -18,6 +18,7 @@
 
 namespace coexec::runtime {
 
+/// How a context is created: sub-device partitioning, binary cache location, profiling.
 struct context_options {
   /// Emulated SoC: on a partitionable device (a CPU device such as PoCL), run on a sub-device
   /// of this many compute units (clCreateSubDevices by counts), leaving the other cores to
@@ -28,21 +29,24 @@ struct context_options {
   bool profiling = false;  ///< create the queue with CL_QUEUE_PROFILING_ENABLE
 };
 
+/// One OpenCL device with its context, in-order queue, program cache and SVM allocation registry.
+/// A cheap handle: copies share state, and the caches live as long as the last copy.
 class context {
  public:
   /// The default device (select_device(), which honours COEXEC_PLATFORM / COEXEC_DEVICE).
   explicit context(context_options options = {}) : context(select_device(), std::move(options)) {}
 
+  /// A context on `device` (on a sub-device of it when options.sub_device_units asks for one).
   explicit context(const cl::Device& device, context_options options = {})
       : state_(std::make_shared<state>(device, std::move(options))) {}
 
-  const cl::Context& cl_context() const { return state_->cl_context; }
-  const cl::Device& device() const { return state_->device; }
-  const capabilities& caps() const { return state_->caps; }
+  const cl::Context& cl_context() const { return state_->cl_context; }  ///< the underlying OpenCL context
+  const cl::Device& device() const { return state_->device; }  ///< the device used (the sub-device when partitioned)
+  const capabilities& caps() const { return state_->caps; }  ///< the device's capabilities, queried once
   /// The in-order queue coexec enqueues on. Enqueueing from several host threads is safe
   /// (OpenCL queues are thread-safe); the order between threads is whatever they race to.
   const cl::CommandQueue& queue() const { return state_->queue; }
-  const context_options& options() const { return state_->options; }
+  const context_options& options() const { return state_->options; }  ///< the options the context was created with
 
   /// Builds (or returns the cached) program of `source` with the device's build options plus
   /// `options`. Thread-safe. A build failure is errc::build_failure carrying the build log.
@@ -75,10 +79,12 @@ class context {
 
   // --- SVM allocation registry: lets operators check that a pointer came from this context
   // and covers the bytes they will touch.
+  /// Records an SVM allocation of `bytes` at `begin` made through this context (svm_allocator does).
   void register_svm(const void* begin, std::size_t bytes) const {
     std::lock_guard lock(state_->mutex);
     state_->svm_blocks[reinterpret_cast<std::uintptr_t>(begin)] = bytes;
   }
+  /// Forgets the allocation at `begin`, before it is freed.
   void unregister_svm(const void* begin) const {
     std::lock_guard lock(state_->mutex);
     state_->svm_blocks.erase(reinterpret_cast<std::uintptr_t>(begin));

@@ -16,8 +16,8 @@ namespace coexec::runtime {
 /// A platform and a device pattern: empty matches all, digits select by index, anything else
 /// is a case-insensitive substring of the name.
 struct device_filter {
-  std::string platform;
-  std::string device;
+  std::string platform;  ///< pattern for the platform name or index
+  std::string device;  ///< pattern for the device name or index within a matching platform
 
   /// The filter COEXEC_PLATFORM and COEXEC_DEVICE describe.
   static device_filter from_environment() {

@@ -20,11 +20,13 @@
 
 namespace coexec::runtime {
 
+/// A named execution platform: which OpenCL device plays the GPU and which cores run coexec's
+/// CPU side (see the file comment for `pocl-<n>`, `nvidia` and `default`).
 struct platform {
-  std::string name = "default";
-  device_filter filter = device_filter::from_environment();
+  std::string name = "default";  ///< the name it was made from: `default`, `nvidia` or `pocl-<n>`
+  device_filter filter = device_filter::from_environment();  ///< selects the device
   unsigned device_units = 0;  ///< sub-device size (0: whole device)
-  unsigned cpu_threads = std::max(1u, std::thread::hardware_concurrency());
+  unsigned cpu_threads = std::max(1u, std::thread::hardware_concurrency());  ///< threads for coexec's CPU side
   /// Cores for the CPU threads (empty: not pinned). Pin the calling thread to the first one
   /// too (cpu::pin_current_thread): it is worker 0 and spin-waits for the device.
   std::vector<int> cpu_cores;

@@ -16,9 +16,15 @@
 
 namespace coexec::sync {
 
+/// Tells the host when a kernel launch finished, by an SVM counter the kernel bumps or, where the
+/// device lacks fine-grained SVM atomics, by polling the launch's event. See the file comment for usage.
 class completion {
  public:
-  enum class mode { svm_counter, event_polling };
+  /// How completion is detected.
+  enum class mode {
+    svm_counter,   ///< the kernel publishes its epoch in fine-grained SVM; the host spins on it
+    event_polling  ///< the host polls the launch's event status (any device, slower)
+  };
 
   /// Uses the SVM counter when `wanted` is svm_counter and the device supports it; ask for
   /// event_polling to exercise the fallback on any device.
@@ -26,7 +32,7 @@ class completion {
     if (wanted == mode::svm_counter && ctx.caps().svm_flags()) block_.emplace(ctx, 2);
   }
 
-  mode kind() const noexcept { return block_ ? mode::svm_counter : mode::event_polling; }
+  mode kind() const noexcept { return block_ ? mode::svm_counter : mode::event_polling; }  ///< the mode in use: svm_counter only where it was asked for and the device supports it
 
   /// Sets kernel arguments `first` (sync block, or NULL) and `first + 1` (epoch) for the next launch.
   void bind(cl::Kernel& kernel, cl_uint first) {

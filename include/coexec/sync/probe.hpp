@@ -11,14 +11,18 @@
 
 namespace coexec::sync {
 
+/// Measures a device's synchronisation costs with tiny kernels: clFinish, event polling, SVM
+/// spinning per launch, and the host-kernel flag round trip.
 class probe {
  public:
+  /// Builds the probe kernels on `ctx` and allocates their SVM output.
   explicit probe(const runtime::context& ctx)
       : context_(ctx), out_(ctx, work_items), completion_(ctx),
         fill_(ctx.kernel(source(), "coexec_probe_fill")) {
     coexec::detail::check(clSetKernelArgSVMPointer(fill_(), 0, out_.data()), "clSetKernelArgSVMPointer");
   }
 
+  /// OpenCL source of the probe kernels (kernels/sync.cl followed by kernels/sync_probe.cl).
   static const std::string& source() {
     static const std::string joined = kernels::sync() + kernels::sync_probe();
     return joined;
@@ -38,7 +42,7 @@ class probe {
   /// the device has no SVM flags).
   void launch_spin() { completion_.wait(enqueue(fill_)); }
 
-  completion::mode completion_mode() const { return completion_.kind(); }
+  completion::mode completion_mode() const { return completion_.kind(); }  ///< how launch_spin() detects completion on this device
 
   /// Round trips through a kernel that is already running: the host raises `ping` to r, the
   /// kernel answers with `pong` = r. Returns the mean round trip. errc::unsupported without SVM flags.

@@ -12,24 +12,26 @@
 
 namespace coexec::sync {
 
-inline constexpr std::uint32_t abort_value = 0xFFFFFFFFu;  // COEXEC_ABORT in kernels/sync.cl
+inline constexpr std::uint32_t abort_value = 0xFFFFFFFFu;  ///< tells every waiter, host or kernel, to give up (COEXEC_ABORT in kernels/sync.cl)
 
 /// True when `value` has reached `target` in wrap-around order.
 constexpr bool reached(std::uint32_t value, std::uint32_t target) noexcept {
   return static_cast<std::int32_t>(value - target) >= 0;
 }
 
+/// A monotonically raised 32-bit flag that host threads, or the host and kernels (fine-grained SVM
+/// with atomics), wait on; reuse it by raising it further rather than resetting it.
 class spin_flag {
  public:
   /// `word` must stay valid for the flag's uses; for kernels it must be fine-grained SVM
   /// allocated with CL_MEM_SVM_ATOMICS.
   explicit spin_flag(std::uint32_t* word) noexcept : word_(word) {}
 
-  void raise(std::uint32_t value) const noexcept { word_.store(value); }
-  void abort() const noexcept { word_.store(abort_value); }
-  std::uint32_t value() const noexcept { return word_.load(); }
-  bool aborted() const noexcept { return value() == abort_value; }
-  std::uint32_t* address() const noexcept { return word_.address(); }
+  void raise(std::uint32_t value) const noexcept { word_.store(value); }  ///< publishes `value` (release); waiters for targets up to `value` wake
+  void abort() const noexcept { word_.store(abort_value); }  ///< raises abort_value: every waiter gives up
+  std::uint32_t value() const noexcept { return word_.load(); }  ///< the current value (acquire)
+  bool aborted() const noexcept { return value() == abort_value; }  ///< true once abort() was called
+  std::uint32_t* address() const noexcept { return word_.address(); }  ///< the flag word, to pass to a kernel
 
   /// Waits until the flag reaches `target`; errc::aborted if it is aborted, errc::timeout at the deadline.
   void wait(std::uint32_t target, std::chrono::nanoseconds timeout = default_timeout) const {

@@ -18,19 +18,22 @@ namespace coexec::predict::models {
 
 /// A model and the names of its features, e.g. {pocl_2::linear_cpu::features, pocl_2::linear_cpu::model}.
 struct model_ref {
-  std::span<const std::string_view> features;
-  ensemble_view model;
+  std::span<const std::string_view> features;  ///< feature names, one per model input
+  ensemble_view model;  ///< the model
 };
 
-/// Models calibrated on a pocl-<n> platform fit PoCL devices of n/2 compute units driven
+/// Models calibrated on a `pocl-<n>` platform fit PoCL devices of n/2 compute units driven
 /// alongside n/2 CPU threads; those of nvidia fit NVIDIA devices (compute_units 0: any).
 struct shipped_pair {
   std::string_view platform;  ///< the runtime::platform it was calibrated on
-  bool nvidia;
-  unsigned compute_units;
-  std::size_t cpu_threads;
-  model_ref cpu, gpu;
+  bool nvidia;  ///< true: fits NVIDIA devices; false: fits PoCL devices
+  unsigned compute_units;  ///< the device's compute units it fits (0: any)
+  std::size_t cpu_threads;  ///< the CPU threads it fits (0: any)
+  /// @{
+  model_ref cpu, gpu;  ///< the CPU side's and the device side's model
+  /// @}
 
+  /// True when the pair fits a device with `caps` whose CPU side runs `threads` threads.
   bool fits(const runtime::capabilities& caps, std::size_t threads) const noexcept {
     return (nvidia ? caps.is_nvidia() : caps.is_pocl()) && (compute_units == 0 || compute_units == caps.compute_units) &&
            (cpu_threads == 0 || cpu_threads == threads);

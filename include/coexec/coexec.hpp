@@ -1,0 +1,91 @@
+#pragma once
+// Umbrella header: includes every public coexec header, and documents coexec's namespaces for
+// Doxygen in one place. Each header stays standalone; include only what you use to keep builds
+// fast. The generated model headers (predict/models/pocl_*.hpp, nvidia.hpp) come in through
+// predict/models/shipped.hpp.
+#include "coexec/activation.hpp"
+#include "coexec/config.hpp"
+#include "coexec/error.hpp"
+
+#include "coexec/runtime/binary_cache.hpp"
+#include "coexec/runtime/capabilities.hpp"
+#include "coexec/runtime/context.hpp"
+#include "coexec/runtime/device.hpp"
+#include "coexec/runtime/platform.hpp"
+
+#include "coexec/memory/io_buffer.hpp"
+#include "coexec/memory/map_guard.hpp"
+#include "coexec/memory/panels.hpp"
+#include "coexec/memory/svm_allocator.hpp"
+#include "coexec/memory/svm_vector.hpp"
+
+#include "coexec/sync/atomic_word.hpp"
+#include "coexec/sync/completion.hpp"
+#include "coexec/sync/probe.hpp"
+#include "coexec/sync/spin_flag.hpp"
+#include "coexec/sync/spin_wait.hpp"
+
+#include "coexec/cpu/cblas_gemm.hpp"
+#include "coexec/cpu/conv.hpp"
+#include "coexec/cpu/gemm.hpp"
+#include "coexec/cpu/thread_pool.hpp"
+
+#include "coexec/gpu/conv.hpp"
+#include "coexec/gpu/gemm.hpp"
+#include "coexec/gpu/tuning.hpp"
+
+#include "coexec/predict/features.hpp"
+#include "coexec/predict/model_file.hpp"
+#include "coexec/predict/models/shipped.hpp"
+#include "coexec/predict/tree_ensemble.hpp"
+
+#include "coexec/plan/grid_search.hpp"
+#include "coexec/plan/online.hpp"
+#include "coexec/plan/predicted.hpp"
+#include "coexec/plan/split.hpp"
+#include "coexec/plan/split_plan.hpp"
+
+#include "coexec/ops/conv2d.hpp"
+#include "coexec/ops/linear.hpp"
+#include "coexec/ops/split_weights.hpp"
+
+/// @file
+/// Umbrella header: every public coexec header in one include.
+
+/// @namespace coexec
+/// CPU-GPU co-execution of DNN layers over OpenCL: one layer's output channels are split
+/// between a CPU thread pool and an OpenCL device that write into the same shared memory.
+
+/// @namespace coexec::runtime
+/// OpenCL set-up: platform and device selection, device capabilities, the context with its
+/// queue and kernel cache, and the on-disk program binary cache.
+
+/// @namespace coexec::memory
+/// Shared virtual memory (SVM) allocation, host mapping of coarse-grained SVM, and the
+/// panel-packed weight layout both sides read.
+
+/// @namespace coexec::sync
+/// Host-device synchronisation without clFinish: atomic flags in fine-grained SVM, event
+/// polling as the fallback, and probes that measure their costs.
+
+/// @namespace coexec::cpu
+/// The CPU side: a thread pool and the gemm and convolution kernels it runs on its share of
+/// the output channels.
+
+/// @namespace coexec::gpu
+/// The OpenCL device side: gemm and convolution kernel launchers and their tuning.
+
+/// @namespace coexec::ops
+/// Co-executed layers (linear, conv2d) that split their output channels between CPU and device.
+
+/// @namespace coexec::plan
+/// Choosing the split point: grid search, predicted (model-based) planning, and online
+/// correction of predictions from measured runs.
+
+/// @namespace coexec::predict
+/// Execution-time prediction: per-side features and tree-ensemble models, loaded from files or
+/// compiled in.
+
+/// @namespace coexec::predict::models
+/// Models compiled into coexec: generated headers per calibrated platform, and shipped_linear()
+/// to pick the one that fits a device.

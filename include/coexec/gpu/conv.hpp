@@ -82,7 +82,9 @@ class conv_launcher {
     const auto define = [&](const char* name, std::size_t value) { options += std::string(" -D") + name + "=" + std::to_string(value); };
     define("KH", s.kernel_h), define("KW", s.kernel_w), define("SH", s.stride_h), define("SW", s.stride_w);
     define("DH", s.dilation_h), define("DW", s.dilation_w), define("PADDED", s.padded() ? 1 : 0);
-    define("WG", work_group);
+    vector_width_ = choose_vector_width(ctx.caps(), s);
+    work_group_ = ctx.caps().is_cpu || ctx.caps().local_mem_is_global ? cpu_work_group : gpu_work_group;
+    define("WG", work_group_), define("VW", vector_width_);
     if (kernel_kind_ == conv_kernel::depthwise) {
       define("ROWS", rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
@@ -122,21 +124,49 @@ class conv_launcher {
     args.size(channels.begin).size(channels.size()).size(rows.begin).size(rows.size());
     done.bind(kernel_, args.next());
 
+    // Work-items along dimension 0: one per vector of VW outputs of a row (of the whole block
+    // for a flat 1x1 layer, whose pixels are contiguous), times ROWS rows for depthwise.
+    const auto vectors = [&](std::size_t width) { return cpu::detail::ceil_div(width, vector_width_); };
+    const std::size_t items = kernel_kind_ == conv_kernel::depthwise ? cpu::detail::ceil_div(rows.size(), rows_per_item) * vectors(s.out_width())
+                              : flat(s)                              ? vectors(plane)
+                                                                     : rows.size() * vectors(s.out_width());
     const cl::NDRange global =
         kernel_kind_ == conv_kernel::depthwise
-            ? cl::NDRange(memory::round_up(cpu::detail::ceil_div(rows.size(), rows_per_item) * s.out_width(), work_group), s.batch * channels.size(), 1)
-            : cl::NDRange(memory::round_up(plane, work_group), s.batch, cpu::detail::ceil_div(channels.size(), channel_block(s)));
+            ? cl::NDRange(memory::round_up(items, work_group_), s.batch * channels.size(), 1)
+            : cl::NDRange(memory::round_up(items, work_group_), s.batch, cpu::detail::ceil_div(channels.size(), channel_block(s)));
     cl::Event event;
-    coexec::detail::check(context_.queue().enqueueNDRangeKernel(kernel_, cl::NullRange, global, cl::NDRange(work_group, 1, 1), nullptr, &event),
+    coexec::detail::check(context_.queue().enqueueNDRangeKernel(kernel_, cl::NullRange, global, cl::NDRange(work_group_, 1, 1), nullptr, &event),
                           "clEnqueueNDRangeKernel(conv)");
     coexec::detail::check(context_.queue().flush(), "clFlush");
     return event;
   }
 
  private:
-  // PoCL runs a work-group as a loop it vectorises across work-items: 16 lanes fill AVX-512.
-  static constexpr std::size_t work_group = 16;
+  // A work-item computes one explicit vector of VW adjacent outputs per row and channel (the
+  // kernels' loads and weight broadcasts are written for it), so PoCL need not vectorise across
+  // work-items: a few work-items per group keep neighbouring vectors on one core. GPUs take
+  // the usual 64-wide groups.
+  static constexpr std::size_t cpu_work_group = 4;
+  static constexpr std::size_t gpu_work_group = 64;
   static constexpr std::size_t rows_per_item = 4;
+
+  /// 1x1 at stride 1 without padding: the kernel walks the block's pixels as one row.
+  static constexpr bool flat(const conv2d_shape& s) noexcept {
+    return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 && !s.padded();
+  }
+
+  /// Outputs per work-item along a row: a CPU SIMD register's worth (16 floats or 8 doubles,
+  /// halved for narrow rows, which would otherwise waste most lanes), 4 on GPUs (neighbouring
+  /// work-items then read neighbouring 16-byte vectors).
+  static std::size_t choose_vector_width(const runtime::capabilities& caps, const conv2d_shape& s) {
+    if (!(caps.is_cpu || caps.local_mem_is_global)) return 4;
+    std::size_t vw = std::is_same_v<T, float> ? 16 : 8;
+    const std::size_t width = flat(s) ? s.out_height() * s.out_width() : s.out_width();
+    while (vw > 4 && width <= vw * 3 / 4) vw /= 2;
+    return vw;
+  }
+
+  std::size_t vector_width_ = 4, work_group_ = gpu_work_group;
 
   runtime::context context_;
   conv2d_shape shape_;

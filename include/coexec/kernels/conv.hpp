@@ -15,12 +15,21 @@ inline const std::string& conv() {
 //   T, COEXEC_ACT, COEXEC_HAS_BIAS   element type, epilogue
 //   KH, KW, SH, SW, DH, DW, PADDED   the window: kernel, stride, dilation, whether padded
 //   WG                               work-group size (dimension 0)
+//   VW                               output columns per work-item: one vector (2, 4, 8 or 16)
 //   OB                               conv_igemm: output channels per work-item
 //   ROWS                             conv_depthwise: output rows per work-item
 // The window is compile-time, so its loops unroll and unpadded layers drop every bounds check;
 // tensor sizes are arguments, so layers of one window share a program (the context caches it).
 // Sizes: C, H, W input; OW output width; CG, OG channels per group in and out; PT, PL padding
 // before the first row and column.
+//
+// Both kernels are written for CPU devices (PoCL) first, the shape of a CPU micro-kernel: a
+// work-item computes VW horizontally adjacent outputs as one explicit vector, so every input
+// row is read with vector loads (stride 1: one unaligned vload; stride 2: the even lanes of two)
+// and every weight is broadcast. Bounds checks are hoisted out of the inner loops: rows outside
+// the input are skipped with a branch that is uniform per work-item, and only work-items whose
+// columns reach into the padding (or past the row's end) copy each input row segment into a
+// zero-filled private array first, then run the same vector code on it.
 //
 // Operands: `w` and `bias` point at channel o_begin, `y` at y[0][o_begin][oh_begin][0]; y is
 // addressed as y[n * y_batch_stride + (o - o_begin) * y_channel_stride + (oh - oh_begin) * OW + ow]
@@ -33,104 +42,211 @@ inline const std::string& conv() {
       uint C, uint H, uint W, uint OW, uint CG, uint OG, uint PT, uint PL, uint o_begin,            \
       uint o_count, uint oh_begin, uint oh_count, __global uint *sync, uint epoch
 
-inline T coexec_conv_epilogue(T acc, __global const T* bias, uint o) {
-#if COEXEC_HAS_BIAS
-  acc += bias[o];
+#define CONV_CAT_(a, b) a##b
+#define CONV_CAT(a, b) CONV_CAT_(a, b)
+#define convT CONV_CAT(T, VW)
+#define CONV_VLOAD CONV_CAT(vload, VW)
+#define CONV_VSTORE CONV_CAT(vstore, VW)
+
+// CONV_LOAD(p): the VW inputs p[0], p[SW], ..., p[(VW - 1) * SW]; CONV_READ: how many elements
+// from p it reads (at stride 2 one more than it uses).
+#if SW == 1
+#define CONV_LOAD(p) CONV_VLOAD(0, (p))
+#define CONV_READ VW
+#elif SW == 2 && VW == 16
+#define CONV_LOAD(p) ((convT)(vload16(0, (p)).even, vload16(1, (p)).even))
+#define CONV_READ 32
+#elif SW == 2 && VW == 8
+#define CONV_LOAD(p) (vload16(0, (p)).even)
+#define CONV_READ 16
+#elif SW == 2 && VW == 4
+#define CONV_LOAD(p) (vload8(0, (p)).even)
+#define CONV_READ 8
+#elif SW == 2 && VW == 2
+#define CONV_LOAD(p) (vload4(0, (p)).even)
+#define CONV_READ 4
+#else
+inline convT __attribute__((overloadable)) coexec_conv_gather(__global const T* p) {
+  T lane[VW];
+#pragma unroll
+  for (uint i = 0; i < VW; ++i) lane[i] = p[i * SW];
+  return CONV_VLOAD(0, lane);
+}
+inline convT __attribute__((overloadable)) coexec_conv_gather(__private const T* p) {
+  T lane[VW];
+#pragma unroll
+  for (uint i = 0; i < VW; ++i) lane[i] = p[i * SW];
+  return CONV_VLOAD(0, lane);
+}
+#define CONV_LOAD(p) coexec_conv_gather(p)
+#define CONV_READ ((VW - 1) * SW + 1)
 #endif
-  return COEXEC_ACTIVATE(acc);
+// Input columns a work-item's row of taps reads, from its first.
+#define CONV_SPAN (CONV_READ + (KW - 1) * DW)
+
+// Copies CONV_SPAN input columns from column `iw0` of `row` into `seg`, zeros outside [0, width).
+#define CONV_STAGE(seg, row, iw0, width)                               \
+  _Pragma("unroll") for (int t_ = 0; t_ < CONV_SPAN; ++t_) {          \
+    const int iw_ = (iw0) + t_;                                        \
+    const T v_ = (row)[clamp(iw_, 0, (width) - 1)];                    \
+    (seg)[t_] = (iw_ >= 0 && iw_ < (width)) ? v_ : (T)0;              \
+  }
+
+// Stores VW outputs of one output row (bias and activation added), lane by lane at the row's end.
+inline void coexec_conv_store(convT acc, __global T* out, __global const T* bias, uint o, uint lanes) {
+#if COEXEC_HAS_BIAS
+  acc += (convT)bias[o];
+#endif
+  acc = COEXEC_ACTIVATE(acc);
+  if (lanes >= VW) {
+    CONV_VSTORE(acc, 0, out);
+  } else {
+    T lane[VW];
+    CONV_VSTORE(acc, 0, lane);
+    for (uint i = 0; i < lanes; ++i) out[i] = lane[i];
+  }
 }
 
 #if defined(OB)
 
+// A 1x1 window at stride 1 without padding reads x[c][oh][ow] for y[o][oh][ow].
+#define CONV_FLAT (KH == 1 && KW == 1 && SH == 1 && SW == 1 && !PADDED)
+
 // Implicit GEMM: y_g[o][p] = sum_k W_g[o][k] * cols[k][p] without materialising cols. A
-// work-item owns one output pixel and OB output channels of one group: per tap it loads one
-// input value (neighbouring work-items: neighbouring pixels, contiguous at stride 1) and OB
-// weights shared by the whole work-group, for OB multiply-adds. Dimension 0 runs over the
-// block's pixels flattened (no lanes wasted on narrow rows), 1 over images, 2 over channel blocks.
+// work-item owns VW adjacent outputs of one output row and OB output channels of one group:
+// OB vector accumulators; per tap one vector of inputs and OB broadcast weights, OB vector
+// multiply-adds. Dimension 0 runs over (output row, column vector) of the block, 1 over images,
+// 2 over channel blocks.
+#define CONV_TAPS(LOADER)                                                             \
+  _Pragma("unroll") for (uint kw = 0; kw < KW; ++kw) {                                \
+    const convT v = CONV_LOAD(LOADER + kw * DW);                                      \
+    const uint k = (c * KH + kh) * KW + kw;                                           \
+    _Pragma("unroll") for (uint j = 0; j < OB; ++j) acc[j] = fma((convT)filter[j][k], v, acc[j]); \
+  }
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void coexec_conv_igemm(COEXEC_CONV_ARGS) {
-  const uint pixels = oh_count * OW;
-  const uint p = min((uint)get_global_id(0), pixels - 1);  // surplus work-items redo the last pixel
+#if CONV_FLAT  // the block's pixels are contiguous in x as in y: one long row
+  const uint width = oh_count * OW, rows = 1;
+#else
+  const uint width = OW, rows = oh_count;
+#endif
+  const uint vectors = (width + VW - 1) / VW, items = rows * vectors;
+  const uint item = min((uint)get_global_id(0), items - 1);  // surplus work-items redo the last
+  const uint row = item / vectors, ow0 = item % vectors * VW;
   const uint n = get_global_id(1), ob = get_global_id(2) * OB;
   const uint group = (o_begin + ob) / OG;  // OB divides OG: a block never straddles groups
-  const int ih0 = (int)((oh_begin + p / OW) * SH) - (int)PT, iw0 = (int)(p % OW * SW) - (int)PL;
+  const int ih0 = (int)((oh_begin + row) * SH) - (int)PT, iw0 = (int)(ow0 * SW) - (int)PL;
   __global const T* in = x + x_offset + (n * C + group * CG) * (H * W);
   const uint patch = CG * KH * KW;
   __global const T* filter[OB];
 #pragma unroll
   for (uint j = 0; j < OB; ++j) filter[j] = w + w_offset + min(ob + j, o_count - 1) * patch;  // tail: reread the last
-  T acc[OB];
+  convT acc[OB];
 #pragma unroll
-  for (uint j = 0; j < OB; ++j) acc[j] = 0;
-  for (uint c = 0; c < CG; ++c, in += H * W) {
-#pragma unroll
-    for (uint kh = 0; kh < KH; ++kh) {
-      const int ih = ih0 + (int)(kh * DH);
-#pragma unroll
-      for (uint kw = 0; kw < KW; ++kw) {
-        const int iw = iw0 + (int)(kw * DW);
+  for (uint j = 0; j < OB; ++j) acc[j] = (convT)0;
+  // Taps kh in [kh_lo, kh_hi) read rows inside the input.
 #if PADDED
-        const T v = (ih >= 0 && ih < (int)H && iw >= 0 && iw < (int)W) ? in[ih * (int)W + iw] : (T)0;
+  const int kh_lo = ih0 >= 0 ? 0 : (-ih0 + (int)DH - 1) / (int)DH;
+  const int kh_hi = min((int)KH, ((int)H - ih0 + (int)DH - 1) / (int)DH);
 #else
-        const T v = in[ih * (int)W + iw];  // without padding every tap of every output lies inside
+  const int kh_lo = 0, kh_hi = KH;
 #endif
-        const uint k = (c * KH + kh) * KW + kw;
+#if CONV_FLAT
+  const int row_length = ((int)H - ih0) * (int)W;  // the rest of the plane
+#else
+  const int row_length = W;
+#endif
+  if (iw0 >= 0 && iw0 + CONV_SPAN <= row_length) {
+    for (uint c = 0; c < CG; ++c, in += H * W) {
 #pragma unroll
-        for (uint j = 0; j < OB; ++j) acc[j] = fma(filter[j][k], v, acc[j]);
+      for (uint kh = 0; kh < KH; ++kh) {
+        if ((int)kh >= kh_lo && (int)kh < kh_hi) {
+          __global const T* src = in + (ih0 + (int)(kh * DH)) * (int)W + iw0;
+          CONV_TAPS(src)
+        }
+      }
+    }
+  } else {
+    T seg[CONV_SPAN];
+    for (uint c = 0; c < CG; ++c, in += H * W) {
+#pragma unroll
+      for (uint kh = 0; kh < KH; ++kh) {
+        if ((int)kh >= kh_lo && (int)kh < kh_hi) {
+          __global const T* src = in + (ih0 + (int)(kh * DH)) * (int)W;
+          CONV_STAGE(seg, src, iw0, row_length)
+          __private const T* s = seg;
+          CONV_TAPS(s)
+        }
       }
     }
   }
-  if (get_global_id(0) < pixels) {
-    __global T* out = y + y_offset + n * y_batch_stride + p;
+  if (get_global_id(0) < items) {
+    __global T* out = y + y_offset + n * y_batch_stride + row * OW + ow0;
 #pragma unroll
     for (uint j = 0; j < OB; ++j)
-      if (ob + j < o_count) out[(ob + j) * y_channel_stride] = coexec_conv_epilogue(acc[j], bias + bias_offset, ob + j);
+      if (ob + j < o_count) coexec_conv_store(acc[j], out + (ob + j) * y_channel_stride, bias + bias_offset, ob + j, width - ow0);
   }
   coexec_signal_done(sync, epoch);
 }
 
 #elif defined(ROWS)
 
-// Depthwise (one input channel per output channel, unit dilation): a work-item computes ROWS
-// vertically adjacent outputs of one column, so each input row it loads serves up to KH of
-// them instead of being reloaded per output. The KH x KW taps live in registers. Dimension 0
-// runs over (row block, column) flattened, so narrow layers fill the work-group; 1 over
-// (image, channel).
+// Depthwise (one input channel per output channel, unit dilation): a work-item computes VW
+// adjacent outputs in each of ROWS adjacent output rows of one channel, so each input row it
+// loads serves up to KH of them instead of being reloaded per output. The KH x KW taps live in
+// registers. Dimension 0 runs over (row block, column vector) flattened, 1 over (image, channel).
 #define IN_ROWS ((ROWS - 1) * SH + KH)
+#define CONV_DW_ROW(LOADER)                                                                 \
+  _Pragma("unroll") for (uint kw = 0; kw < KW; ++kw) {                                      \
+    const convT v = CONV_LOAD(LOADER + kw);                                                 \
+    _Pragma("unroll") for (uint r = 0; r < ROWS; ++r) {                                     \
+      const int kh = (int)i - (int)(r * SH); /* the tap row input row i is for output row r */ \
+      if (kh >= 0 && kh < KH) acc[r] = fma((convT)tap[kh * KW + kw], v, acc[r]);            \
+    }                                                                                       \
+  }
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
-  const uint items = (oh_count + ROWS - 1) / ROWS * OW;
+  const uint vectors = (OW + VW - 1) / VW, items = (oh_count + ROWS - 1) / ROWS * vectors;
   const uint item = min((uint)get_global_id(0), items - 1);  // surplus work-items redo the last
-  const uint ow = item % OW, row0 = item / OW * ROWS;        // row0 relative to oh_begin
+  const uint ow0 = item % vectors * VW, row0 = item / vectors * ROWS;  // row0 relative to oh_begin
   const uint n = get_global_id(1) / o_count, ob = get_global_id(1) % o_count;
   __global const T* in = x + x_offset + (n * C + (o_begin + ob) / OG) * (H * W);
   T tap[KH * KW];
 #pragma unroll
   for (uint t = 0; t < KH * KW; ++t) tap[t] = w[w_offset + ob * (KH * KW) + t];
-  T acc[ROWS];
+  convT acc[ROWS];
 #pragma unroll
-  for (uint r = 0; r < ROWS; ++r) acc[r] = 0;
-  const int ih0 = (int)((oh_begin + row0) * SH) - (int)PT, iw0 = (int)(ow * SW) - (int)PL;
+  for (uint r = 0; r < ROWS; ++r) acc[r] = (convT)0;
+  const int ih0 = (int)((oh_begin + row0) * SH) - (int)PT, iw0 = (int)(ow0 * SW) - (int)PL;
+  if (iw0 >= 0 && iw0 + CONV_SPAN <= (int)W) {
 #pragma unroll
-  for (uint i = 0; i < IN_ROWS; ++i) {
-    const int ih = ih0 + (int)i;
-    const bool row_inside = ih >= 0 && ih < (int)H;
+    for (uint i = 0; i < IN_ROWS; ++i) {
+      const int ih = ih0 + (int)i;
+      if (ih >= 0 && ih < (int)H) {
+        __global const T* src = in + ih * (int)W + iw0;
+        CONV_DW_ROW(src)
+      }
+    }
+  } else {
+    T seg[CONV_SPAN];
 #pragma unroll
-    for (uint kw = 0; kw < KW; ++kw) {
-      const int iw = iw0 + (int)kw;
-      const T v = (row_inside && iw >= 0 && iw < (int)W) ? in[ih * (int)W + iw] : (T)0;
-#pragma unroll
-      for (uint r = 0; r < ROWS; ++r) {
-        const int kh = (int)i - (int)(r * SH);  // the tap row input row i is for output row r
-        if (kh >= 0 && kh < KH) acc[r] = fma(tap[kh * KW + kw], v, acc[r]);
+    for (uint i = 0; i < IN_ROWS; ++i) {
+      const int ih = ih0 + (int)i;
+      if (ih >= 0 && ih < (int)H) {
+        __global const T* src = in + ih * (int)W;
+        CONV_STAGE(seg, src, iw0, (int)W)
+        __private const T* s = seg;
+        CONV_DW_ROW(s)
       }
     }
   }
   if (get_global_id(0) < items) {
-    __global T* out = y + y_offset + n * y_batch_stride + ob * y_channel_stride + ow;
+    __global T* out = y + y_offset + n * y_batch_stride + ob * y_channel_stride + ow0;
 #pragma unroll
     for (uint r = 0; r < ROWS; ++r)
-      if (row0 + r < oh_count) out[(row0 + r) * OW] = coexec_conv_epilogue(acc[r], bias + bias_offset, ob);
+      if (row0 + r < oh_count) coexec_conv_store(acc[r], out + (row0 + r) * OW, bias + bias_offset, ob, OW - ow0);
   }
   coexec_signal_done(sync, epoch);
 }

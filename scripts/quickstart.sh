@@ -11,7 +11,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${COEXEC_BUILD_DIR:-$root/build/quickstart}
 
 packages=(g++ cmake ninja-build pkg-config ocl-icd-opencl-dev opencl-clhpp-headers pocl-opencl-icd clinfo
-          doctest-dev libbenchmark-dev libopenblas-dev libclblast-dev
+          doctest-dev libbenchmark-dev libopenblas-dev libclblast-dev doxygen
           python3 python3-venv python3-numpy python3-sklearn python3-matplotlib)
 
 missing=()

@@ -25,7 +25,7 @@
 #include "coexec/sync/spin_flag.hpp"
 #include "coexec/sync/spin_wait.hpp"
 
-#include "coexec/cpu/cblas_gemm.hpp"
+// cpu/cblas_gemm.hpp is left out: it needs <cblas.h>; include it where you link a CBLAS.
 #include "coexec/cpu/conv.hpp"
 #include "coexec/cpu/gemm.hpp"
 #include "coexec/cpu/thread_pool.hpp"

@@ -82,7 +82,7 @@ class conv_launcher {
     const auto define = [&](const char* name, std::size_t value) { options += std::string(" -D") + name + "=" + std::to_string(value); };
     define("KH", s.kernel_h), define("KW", s.kernel_w), define("SH", s.stride_h), define("SW", s.stride_w);
     define("DH", s.dilation_h), define("DW", s.dilation_w), define("PADDED", s.padded() ? 1 : 0);
-    vector_width_ = choose_vector_width(ctx.caps(), s);
+    vector_width_ = choose_vector_width(ctx, s);
     work_group_ = ctx.caps().is_cpu || ctx.caps().local_mem_is_global ? cpu_work_group : gpu_work_group;
     define("WG", work_group_), define("VW", vector_width_);
     if (kernel_kind_ == conv_kernel::depthwise) {
@@ -155,12 +155,17 @@ class conv_launcher {
     return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 && !s.padded();
   }
 
-  /// Outputs per work-item along a row: a CPU SIMD register's worth (16 floats or 8 doubles,
-  /// halved for narrow rows, which would otherwise waste most lanes), 4 on GPUs (neighbouring
-  /// work-items then read neighbouring 16-byte vectors).
-  static std::size_t choose_vector_width(const runtime::capabilities& caps, const conv2d_shape& s) {
+  /// Outputs per work-item along a row: on CPU-like devices one SIMD register (the device's
+  /// native vector width for T, 8 floats on AVX2, 16 on AVX-512: wider spills the OB
+  /// accumulators), halved for narrow rows, which would otherwise waste most lanes; 4 on GPUs
+  /// (neighbouring work-items then read neighbouring 16-byte vectors).
+  static std::size_t choose_vector_width(const runtime::context& ctx, const conv2d_shape& s) {
+    const runtime::capabilities& caps = ctx.caps();
     if (!(caps.is_cpu || caps.local_mem_is_global)) return 4;
-    std::size_t vw = std::is_same_v<T, float> ? 16 : 8;
+    cl_uint native = 0;
+    ctx.device().getInfo(std::is_same_v<T, float> ? CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT : CL_DEVICE_NATIVE_VECTOR_WIDTH_DOUBLE, &native);
+    std::size_t vw = 4;
+    while (vw < 16 && vw < native) vw *= 2;
     const std::size_t width = flat(s) ? s.out_height() * s.out_width() : s.out_width();
     while (vw > 4 && width <= vw * 3 / 4) vw /= 2;
     return vw;

@@ -45,6 +45,7 @@
 #include "coexec/plan/split.hpp"
 #include "coexec/plan/split_plan.hpp"
 
+#include "coexec/ops/co_execute.hpp"
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/ops/split_weights.hpp"

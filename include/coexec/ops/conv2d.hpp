@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <exception>
 #include <optional>
 #include <span>
 #include <string>
@@ -183,7 +182,6 @@ class conv2d {
   }
 
   void run(const T* x, T* y, plan::split_plan plan) {
-    using clock = std::chrono::steady_clock;
     const bool by_channels = plan.dimension == dimension::channels;
     const cpu::index_range all_channels{0, shape_.out_channels}, all_rows{0, shape_.out_height()};
     const cpu::index_range cpu_channels = by_channels ? cpu::index_range{0, plan.split} : all_channels;
@@ -192,31 +190,17 @@ class conv2d {
     const cpu::index_range device_rows = by_channels ? all_rows : cpu::index_range{plan.split, shape_.out_height()};
     const bool device_part = plan.split < extent(plan.dimension);
 
-    const auto start = clock::now();
-    cl::Event device_done = device_part ? enqueue_device(x, y, device_channels, device_rows) : cl::Event();
-    const auto cpu_start = clock::now();
-    std::exception_ptr cpu_failure;
-    try {
-      const T* weights = shared_ ? shared_weights_->data() : host_weights_.data();
-      const T* bias = shared_ ? (shared_bias_ ? shared_bias_->data() : nullptr) : (host_bias_.empty() ? nullptr : host_bias_.data());
-      const cpu::conv_args<T> args{shape_, x, weights, bias, y, options_.act};
-      CpuKernel{}(*pool_, args, cpu_channels, cpu_rows);
-    } catch (...) {
-      cpu_failure = std::current_exception();
-    }
-    const auto cpu_end = clock::now();
-    // Always wait for the device, even after a CPU failure: it still writes into y.
-    const bool device_first = device_part && completion_.ready(device_done);
-    if (device_part) completion_.wait(device_done, options_.timeout);
-    if (cpu_failure) std::rethrow_exception(cpu_failure);
-    const auto end = clock::now();
-    const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    const run_record timings = co_execute(
+        completion_, options_.timeout, device_part, [&] { return enqueue_device(x, y, device_channels, device_rows); },
+        [&] {
+          const T* weights = shared_ ? shared_weights_->data() : host_weights_.data();
+          const T* bias = shared_ ? (shared_bias_ ? shared_bias_->data() : nullptr) : (host_bias_.empty() ? nullptr : host_bias_.data());
+          const cpu::conv_args<T> args{shape_, x, weights, bias, y, options_.act};
+          CpuKernel{}(*pool_, args, cpu_channels, cpu_rows);
+        });
+    static_cast<run_record&>(last_run_) = timings;
     last_run_.split = plan.split;
     last_run_.dimension = plan.dimension;
-    last_run_.cpu_seconds = seconds(cpu_end - cpu_start);
-    last_run_.device_seconds = device_part ? seconds(end - start) : 0.0;
-    last_run_.total_seconds = seconds(end - start);
-    last_run_.device_exact = !device_first;
   }
 
   cl::Event enqueue_device(const T* x, T* y, cpu::index_range channels, cpu::index_range rows) {

@@ -14,7 +14,6 @@
 // of y copied back, and the completion is the copy-back's event.
 #include <chrono>
 #include <cstddef>
-#include <exception>
 #include <map>
 #include <optional>
 #include <span>
@@ -26,6 +25,7 @@
 #include "coexec/cpu/thread_pool.hpp"
 #include "coexec/gpu/gemm.hpp"
 #include "coexec/gpu/tuning.hpp"
+#include "coexec/ops/co_execute.hpp"
 #include "coexec/ops/split_weights.hpp"
 #include "coexec/plan/grid_search.hpp"
 #include "coexec/sync/completion.hpp"
@@ -44,18 +44,6 @@ struct linear_options {
   /// Picks the device kernel per shape class by timing candidates (remembered in memory and on
   /// disk); null uses the built-in defaults per device family. Must outlive the operator.
   gpu::tuner* tuner = nullptr;
-};
-
-/// What one co-executed run measured. The device time runs from its enqueue to its completion
-/// as seen by the host; when the device finished before the CPU part, the host only saw it at
-/// the CPU's end, so `device_seconds` is then an upper bound (`device_exact` false).
-struct run_record {
-  std::size_t split = 0;  ///< the CPU computed columns [0, split), the device [split, N)
-  /// Wall time of the CPU part, of the device part (see device_exact) and of the whole run.
-  /// @{
-  double cpu_seconds = 0, device_seconds = 0, total_seconds = 0;
-  /// @}
-  bool device_exact = true;  ///< false when device_seconds is only an upper bound
 };
 
 template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::grid_search<gemm_shape>>
@@ -164,36 +152,23 @@ class linear {
   }
 
   void run(const T* x, std::size_t m, T* y, std::size_t split) {
-    using clock = std::chrono::steady_clock;
     weights_.cover(split);
-    const auto start = clock::now();
-    cl::Event device_done = split < n_ ? enqueue_device(x, m, y, split) : cl::Event();
-    const auto cpu_start = clock::now();
-    std::exception_ptr cpu_failure;
-    try {
-      cpu::gemm_args<T> args;
-      args.x = x;
-      args.ldx = k_;
-      args.panels = weights_.host_panels();
-      args.weights = raw_weights_.empty() ? nullptr : raw_weights_.data();
-      args.bias = host_bias_.empty() ? nullptr : host_bias_.data();
-      args.y = y;
-      args.ldy = n_;
-      args.shape = shape(m);
-      args.act = options_.act;
-      CpuKernel{}(*pool_, args, 0, split);
-    } catch (...) {
-      cpu_failure = std::current_exception();
-    }
-    const auto cpu_end = clock::now();
-    // Always wait for the device, even after a CPU failure: it still writes into y.
-    const bool device_first = device_done() != nullptr && completion_.ready(device_done);
-    if (device_done() != nullptr) completion_.wait(device_done, options_.timeout);
-    if (cpu_failure) std::rethrow_exception(cpu_failure);
-    const auto end = clock::now();
-    const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
-    last_run_ = {split, seconds(cpu_end - cpu_start), device_done() != nullptr ? seconds(end - start) : 0.0,
-                 seconds(end - start), !device_first};
+    last_run_ = co_execute(
+        completion_, options_.timeout, split < n_, [&] { return enqueue_device(x, m, y, split); },
+        [&] {
+          cpu::gemm_args<T> args;
+          args.x = x;
+          args.ldx = k_;
+          args.panels = weights_.host_panels();
+          args.weights = raw_weights_.empty() ? nullptr : raw_weights_.data();
+          args.bias = host_bias_.empty() ? nullptr : host_bias_.data();
+          args.y = y;
+          args.ldy = n_;
+          args.shape = shape(m);
+          args.act = options_.act;
+          CpuKernel{}(*pool_, args, 0, split);
+        });
+    last_run_.split = split;
   }
 
   cl::Event enqueue_device(const T* x, std::size_t m, T* y, std::size_t split) {

@@ -215,20 +215,18 @@ TEST_CASE("hybrid_search times both dimensions, picks the fastest and caches it 
   const auto rows = layer.planner().curve(s, split_dimension::rows);
   REQUIRE(channels.size() == 3);  // 0, 16, 32
   REQUIRE(rows.size() == 13);     // 0 .. 12
-  const auto fastest = [](const std::vector<plan::split_timing>& c) {
-    return *std::min_element(c.begin(), c.end(), [](auto& a, auto& b) { return a.seconds < b.seconds; });
-  };
-  const split_plan expected = fastest(channels).seconds <= fastest(rows).seconds
-                                  ? split_plan{split_dimension::channels, fastest(channels).split}
-                                  : split_plan{split_dimension::rows, fastest(rows).split};
-  CHECK(layer.last_run().dimension == expected.dimension);
-  CHECK(layer.last_run().split == expected.split);
+  // Each dimension's winner is its curve's fastest split, unless a single side beat it when
+  // re-timed (grid_search's confirmation); which dimension wins is tested on exact timings in test_planner.
+  const split_plan chosen{layer.last_run().dimension, layer.last_run().split};
+  const auto& curve = chosen.dimension == split_dimension::channels ? channels : rows;
+  const auto fastest = *std::min_element(curve.begin(), curve.end(), [](auto& a, auto& b) { return a.seconds < b.seconds; });
+  CHECK((chosen.split == fastest.split || chosen.split == 0 || chosen.split == curve.back().split));
   struct must_not_time {
     std::size_t extent(split_dimension) const { return 1; }
     std::size_t split_granule(split_dimension) const { return 1; }
     void run(split_plan) { FAIL("a cached plan must not be timed again"); }
   } untimed;
-  CHECK(layer.planner().choose(s, untimed) == expected);
+  CHECK(layer.planner().choose(s, untimed) == chosen);
 
   // A one-dimensional planner plans channel splits only.
   ops::conv2d<float, cpu::packed_conv, plan::grid_search<conv2d_shape>> by_channels(ctx, pool, s, w);

@@ -9,10 +9,13 @@
 // Counters: gflops; split (CPU share of N); speedup over the faster single side and ideal
 // (1 + t_min / t_max), from this run's cpu and gpu modes of the same shape (registered, so run,
 // before the oracle); efficiency = speedup / ideal; weight_bytes_ratio; GB/s of weights for M = 1.
+// BM_HostStream/{read,copy}: the host DRAM bandwidth the CPU side can reach on its own cores (a
+// stream-like sum and copy of 256 MiB on the same pool), the physical limit of M = 1 layers there.
 // Run: bench_linear --platform=pocl-16 --benchmark_format=json
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -199,10 +202,42 @@ void clblast(benchmark::State& state, const layer_shape& s) {
 }
 #endif
 
+
+// Read (sum) or copy 256 MiB on the CPU side's pool: far beyond any last-level cache.
+void host_stream(benchmark::State& state, bool copy) {
+  constexpr std::size_t count = (256u << 20) / sizeof(float);
+  static std::vector<float> source(count, 1.0f), target(count);
+  auto& pool = fixture::pool();
+  std::vector<double> sums(pool.size());
+  for (auto _ : state) {
+    pool.run([&](std::size_t worker, std::size_t workers) {
+      const auto part = coexec::cpu::split_evenly(count, worker, workers);
+      if (copy) {
+        std::copy(source.begin() + part.begin, source.begin() + part.end, target.begin() + part.begin);
+      } else {
+        float lanes[16] = {};  // independent sums, so the loop vectorises without -ffast-math
+        for (std::size_t i = part.begin; i + 16 <= part.end; i += 16)
+          for (int lane = 0; lane < 16; ++lane) lanes[lane] += source[i + lane];
+        sums[worker] = std::accumulate(std::begin(lanes), std::end(lanes), 0.0);
+      }
+    });
+    benchmark::DoNotOptimize(sums.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GBps"] = benchmark::Counter(double(count) * sizeof(float) * (copy ? 2 : 1) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["threads"] = double(pool.size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return coexec::bench::run_main(argc, argv, [] {
+    for (const bool copy : {false, true})
+      benchmark::RegisterBenchmark(copy ? "BM_HostStream/copy" : "BM_HostStream/read",
+                                   [copy](benchmark::State& st) { host_stream(st, copy); })
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
     for (const auto& s : shapes) {
       const std::string prefix = std::string("BM_Linear/") + s.name + "/";
       auto add = [&](const char* mode, auto function) {

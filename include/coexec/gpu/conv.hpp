@@ -112,6 +112,11 @@ class conv_launcher {
     require(has_bias_ != ops.bias.is_null(), has_bias_ ? "conv: the launcher adds a bias but none was given"
                                                        : "conv: a bias was given to a launcher built without one");
     const std::size_t plane = rows.size() * s.out_width();
+    require(ops.y_channel_stride >= plane, "conv: y_channel_stride (" + std::to_string(ops.y_channel_stride) +
+                                               ") is less than the block's rows * out_width (" + std::to_string(plane) + ")");
+    require(s.batch == 1 || ops.y_batch_stride >= channels.size() * ops.y_channel_stride,
+            "conv: y_batch_stride (" + std::to_string(ops.y_batch_stride) + ") is less than the block's channels * y_channel_stride (" +
+                std::to_string(channels.size() * ops.y_channel_stride) + ")");
     detail::require_extent(context_, ops.x, s.input_size(), "x");
     detail::require_extent(context_, ops.w, channels.size() * s.patch(), "w");
     detail::require_extent(context_, ops.y, (s.batch - 1) * ops.y_batch_stride + (channels.size() - 1) * ops.y_channel_stride + plane, "y");
@@ -134,11 +139,7 @@ class conv_launcher {
         kernel_kind_ == conv_kernel::depthwise
             ? cl::NDRange(memory::round_up(items, work_group_), s.batch * channels.size(), 1)
             : cl::NDRange(memory::round_up(items, work_group_), s.batch, cpu::detail::ceil_div(channels.size(), channel_block(s)));
-    cl::Event event;
-    coexec::detail::check(context_.queue().enqueueNDRangeKernel(kernel_, cl::NullRange, global, cl::NDRange(work_group_, 1, 1), nullptr, &event),
-                          "clEnqueueNDRangeKernel(conv)");
-    coexec::detail::check(context_.queue().flush(), "clFlush");
-    return event;
+    return detail::launch(context_, kernel_, global, cl::NDRange(work_group_, 1, 1), "clEnqueueNDRangeKernel(conv)");
   }
 
  private:

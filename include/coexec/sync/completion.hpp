@@ -13,6 +13,7 @@
 
 #include "coexec/memory/svm_vector.hpp"
 #include "coexec/sync/spin_flag.hpp"
+#include "coexec/testing/faults.hpp"
 
 namespace coexec::sync {
 
@@ -50,9 +51,11 @@ class completion {
   /// polled in event mode, and checked for failure in SVM mode so a kernel that died is an error
   /// rather than a wait until the deadline.
   void wait(const cl::Event& last, std::chrono::nanoseconds timeout = default_timeout) const {
+    require(last() != nullptr, "completion::wait: last is not an event");
     unsigned polls = 0;
     spin_until(
         [&] {
+          if (testing::injected(testing::fault::no_signal)) return false;
           if (block_ && reached(atomic_word(const_cast<std::uint32_t*>(block_->data() + 1)).load(), epoch_)) return true;
           if (block_ && ++polls % 256 != 0) return false;  // event queries cost ~1 us: rarely
           return event_complete(last);
@@ -62,6 +65,7 @@ class completion {
 
   /// True when the launch bound last has finished (no waiting): the SVM counter, or `last`'s status.
   bool ready(const cl::Event& last) const {
+    if (testing::injected(testing::fault::no_signal)) return false;
     if (block_ && reached(atomic_word(const_cast<std::uint32_t*>(block_->data() + 1)).load(), epoch_)) return true;
     return event_complete(last);
   }

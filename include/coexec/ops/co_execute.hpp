@@ -45,7 +45,8 @@ enum class device_failure {
 /// A part still running then is *lost*: the run raises errc::timeout whatever the policy, and the
 /// operator refuses work with errc::aborted until that part ended, since until then it may still
 /// read the call's input and write its output (keep both alive; the operator may be used again
-/// once it ended, e.g. after context::finish()).
+/// once it ended, e.g. after context::finish()). Freeing SVM waits for the queue to drain, so
+/// destroying the operator or the call's buffers waits for the lost part too.
 class device_guard {
  public:
   /// Guards the device side of operator `op` (named in messages) on `ctx`, failing as `policy` says.
@@ -133,13 +134,13 @@ run_record co_execute(sync::completion& completion, device_guard& device, std::c
   device.require_settled();
   const auto start = clock::now();
   cl::Event device_done;
-  std::exception_ptr device_failure, cpu_failure;
+  std::exception_ptr device_error, cpu_error;
   const auto on_device = [&](auto&& step) {  // a device failure waits until the CPU part is done
-    if (device_failure) return;
+    if (device_error) return;
     try {
       step();
     } catch (...) {
-      device_failure = std::current_exception();
+      device_error = std::current_exception();
     }
   };
   if (device_part) on_device([&] { device_done = enqueue_device(); });
@@ -147,7 +148,7 @@ run_record co_execute(sync::completion& completion, device_guard& device, std::c
   try {
     run_cpu();
   } catch (...) {
-    cpu_failure = std::current_exception();
+    cpu_error = std::current_exception();
   }
   const auto cpu_end = clock::now();
   bool device_first = false;
@@ -157,15 +158,15 @@ run_record co_execute(sync::completion& completion, device_guard& device, std::c
       completion.wait(device_done, timeout);
     });
   bool recomputed = false;
-  if (device_failure) {
-    device.settle(device_done, timeout, device_failure);
-    if (!cpu_failure) {
-      if (!device.recovers(device_failure)) std::rethrow_exception(device_failure);
+  if (device_error) {
+    device.settle(device_done, timeout, device_error);
+    if (!cpu_error) {
+      if (!device.recovers(device_error)) std::rethrow_exception(device_error);
       recompute_device_part();
       recomputed = true;
     }
   }
-  if (cpu_failure) std::rethrow_exception(cpu_failure);
+  if (cpu_error) std::rethrow_exception(cpu_error);
   const auto end = clock::now();
   const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
   return {0, seconds(cpu_end - cpu_start), device_part ? seconds(end - start) : 0.0, seconds(end - start), !device_first, recomputed};

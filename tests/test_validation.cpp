@@ -128,6 +128,9 @@ TEST_CASE("null pointers are invalid_argument naming the pointer") {
   check_error([&] { conv(nullptr, y.data()); }, invalid, "x is null");
   check_error([&] { memory::map_guard guard(ctx.queue(), nullptr, 64, false); }, invalid, "p is null");
   check_error([] { sync::spin_flag flag(nullptr); }, invalid, "word is null");
+  sync::completion done(ctx);
+  cl::Kernel no_kernel;
+  check_error([&] { done.bind(no_kernel, 0); }, invalid, "kernel is null");
   gemm_case g{ctx};
   auto ops = g.operands();
   ops.x = {};

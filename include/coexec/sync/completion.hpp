@@ -37,6 +37,7 @@ class completion {
 
   /// Sets kernel arguments `first` (sync block, or NULL) and `first + 1` (epoch) for the next launch.
   void bind(cl::Kernel& kernel, cl_uint first) {
+    require(kernel() != nullptr, "completion::bind: kernel is null");
     ++epoch_;
     if (block_) {
       coexec::detail::check(clSetKernelArgSVMPointer(kernel(), first, block_->data()), "clSetKernelArgSVMPointer(sync)");

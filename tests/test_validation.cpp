@@ -44,6 +44,23 @@ struct gemm_case {
   }
 };
 
+// The conv launcher for conv_shape on `ctx` and SVM operands for it, the output addressed whole.
+struct conv_case {
+  runtime::context ctx;
+  memory::svm_vector<float> x{ctx, conv_shape.input_size()}, w{ctx, conv_weights.size()}, y{ctx, conv_shape.output_size()};
+  sync::completion done{ctx};
+  gpu::conv_launcher<float> launcher{ctx, conv_shape, activation::none, false};
+  static constexpr std::size_t plane = conv_shape.out_height() * conv_shape.out_width();
+
+  gpu::conv_operands<float> operands() {
+    return {gpu::device_ptr<const float>(x.data()), gpu::device_ptr<const float>(w.data()), {}, gpu::device_ptr<float>(y.data()),
+            conv_shape.out_channels * plane, plane};
+  }
+  auto enqueue(const gpu::conv_operands<float>& ops, cpu::index_range channels, cpu::index_range rows) {
+    return [this, ops, channels, rows] { launcher.enqueue(ops, channels, rows, done); };
+  }
+};
+
 }  // namespace
 
 TEST_CASE("shapes: zero or inconsistent dimensions are invalid_argument naming the dimension") {
@@ -67,6 +84,9 @@ TEST_CASE("shapes: zero or inconsistent dimensions are invalid_argument naming t
 
   gemm_case g{ctx};
   check_error(g.enqueue(g.operands(), {4, 32, 0}), invalid, "k must be positive");
+  conv_case cv{ctx};
+  check_error(cv.enqueue(cv.operands(), {0, 16}, {0, 5}), invalid, "rows [0, 5) must be");  // the output has 4 rows
+  check_error(cv.enqueue(cv.operands(), {4, 16}, {0, 4}), invalid, "channels.begin (4)");  // inside a channel block
 }
 
 TEST_CASE("strides: a leading dimension or stride shorter than a row is invalid_argument naming it") {
@@ -80,13 +100,10 @@ TEST_CASE("strides: a leading dimension or stride shorter than a row is invalid_
   std::vector<float> host(16);
   check_error([&] { gpu::write_rows(g.ctx, gpu::make_buffer<float>(g.ctx, 16), 0, host.data(), 2, 8, 4); }, invalid, "ld < cols");
 
-  // conv: the output block of channels [0, 16) x rows [0, 4) with too short channel / image strides.
-  gpu::conv_launcher<float> conv(g.ctx, conv_shape, activation::none, false);
-  memory::svm_vector<float> x(g.ctx, conv_shape.input_size()), w(g.ctx, conv_weights.size()), y(g.ctx, conv_shape.output_size());
-  const std::size_t plane = conv_shape.out_height() * conv_shape.out_width();
-  gpu::conv_operands<float> c{gpu::device_ptr<const float>(x.data()), gpu::device_ptr<const float>(w.data()), {},
-                              gpu::device_ptr<float>(y.data()), conv_shape.out_channels * plane, plane - 1};
-  check_error([&] { conv.enqueue(c, {0, 16}, {0, 4}, g.done); }, invalid, "y_channel_stride");
+  conv_case cv{g.ctx};
+  auto c = cv.operands();
+  c.y_channel_stride = cv.plane - 1;
+  check_error(cv.enqueue(c, {0, 16}, {0, 4}), invalid, "y_channel_stride");
 }
 
 TEST_CASE("buffer sizes: too few values are invalid_argument naming the buffer and the size wanted") {

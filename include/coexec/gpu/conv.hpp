@@ -107,8 +107,12 @@ class conv_launcher {
   cl::Event enqueue(const conv_operands<T>& ops, cpu::index_range channels, cpu::index_range rows, sync::completion& done) {
     const conv2d_shape& s = shape_;
     require(channels.size() != 0 && rows.size() != 0 && channels.end <= s.out_channels && rows.end <= s.out_height(),
-            "conv: the block must be a non-empty part of the output");
-    require(channels.begin % channel_block(s) == 0, "conv: the first channel must be a multiple of the channel block");
+            "conv: channels [" + std::to_string(channels.begin) + ", " + std::to_string(channels.end) + ") and rows [" +
+                std::to_string(rows.begin) + ", " + std::to_string(rows.end) + ") must be non-empty parts of the output's " +
+                std::to_string(s.out_channels) + " channels and " + std::to_string(s.out_height()) + " rows");
+    require(channels.begin % channel_block(s) == 0,
+            "conv: channels.begin (" + std::to_string(channels.begin) + ") must be a multiple of the channel block " +
+                std::to_string(channel_block(s)));
     require(has_bias_ != ops.bias.is_null(), has_bias_ ? "conv: the launcher adds a bias but none was given"
                                                        : "conv: a bias was given to a launcher built without one");
     const std::size_t plane = rows.size() * s.out_width();

@@ -40,7 +40,9 @@ struct conv2d_options {
   activation act = activation::none;  ///< fused into the epilogue on both sides
   /// svm_counter where the device supports it; event_polling forces the fallback.
   sync::completion::mode completion = sync::completion::mode::svm_counter;
-  std::chrono::nanoseconds timeout = sync::default_timeout;  ///< longest a run waits for the device before errc::timeout
+  /// Longest a run waits for the device before errc::timeout; a failed device part then gets as
+  /// long again to end (see device_guard).
+  std::chrono::nanoseconds timeout = sync::default_timeout;
   /// Raise a failed device part, or recompute it on the CPU (see device_failure, device_guard).
   /// With run_on_cpu a device kernel that does not build leaves the operator CPU-only.
   device_failure on_device_failure = device_failure::raise;

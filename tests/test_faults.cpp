@@ -1,4 +1,4 @@
-// Fault injection (coexec/testing/faults.hpp; this target defines COEXEC_FAULT_INJECTION): every
+// Fault injection (coexec/fault_injection.hpp; this target defines COEXEC_FAULT_INJECTION): every
 // device fault either raises its error or, with device_failure::run_on_cpu, gives the correct
 // output, on each data path; nothing hangs.
 #include <algorithm>
@@ -11,13 +11,12 @@
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/sync/probe.hpp"
-#include "coexec/testing/faults.hpp"
+#include "coexec/fault_injection.hpp"
 #include "linear_reference.hpp"
 #include "support.hpp"
 
 using namespace coexec;
 using namespace std::chrono_literals;
-using testing::fault;
 
 namespace {
 
@@ -124,7 +123,7 @@ TEST_CASE("linear: each device fault raises its error, or with run_on_cpu is rec
       INFO(path.name << ", fault " << f.name);
       auto ctx = test::make_context();  // a fresh program cache: the build fault must reach the build
       memory::io_buffer<float> x(ctx, c.m * c.k, path.shared && ctx.caps().svm_fine), y(ctx, c.m * c.n, path.shared && ctx.caps().svm_fine);
-      testing::scoped_fault armed(f.point);
+      scoped_fault armed(f.point);
       check_fails_in_time(
           [&] {
             ops::linear<float> layer(ctx, pool, c.n, c.k, c.w, c.b, c.options(path, device_failure::raise));
@@ -146,7 +145,7 @@ TEST_CASE("conv2d: each device fault raises its error, or with run_on_cpu is rec
       auto ctx = test::make_context();
       const bool shared = path.shared && ctx.caps().svm_fine;
       memory::io_buffer<float> x(ctx, c.shape.input_size(), shared), y(ctx, c.shape.output_size(), shared);
-      testing::scoped_fault armed(f.point);
+      scoped_fault armed(f.point);
       check_fails_in_time(
           [&] {
             ops::conv2d<float> layer(ctx, pool, c.shape, c.w, c.b, c.options(path, device_failure::raise));
@@ -171,7 +170,7 @@ TEST_CASE("a faulted run leaves the operator usable: the next run co-executes ag
   ops::linear<float> layer(ctx, pool, c.n, c.k, c.w, c.b, c.options(data_paths[0], device_failure::run_on_cpu));
   memory::io_buffer<float> x(ctx, c.m * c.k, layer.shared_memory()), y(ctx, c.m * c.n, layer.shared_memory());
   {
-    testing::scoped_fault armed(fault::no_signal);
+    scoped_fault armed(fault::no_signal);
     c.run_and_check(layer, x, y);
     CHECK(layer.last_run().device_recomputed);
   }
@@ -188,7 +187,7 @@ TEST_CASE("svm_alloc: allocations fail with out_of_memory, whatever the policy")
   cpu::thread_pool pool(2);
   const linear_case c;
   const conv_case cc;
-  testing::scoped_fault armed(fault::svm_alloc);
+  scoped_fault armed(fault::svm_alloc);
   test::check_error([&] { memory::svm_vector<float> v(ctx, 16); }, errc::out_of_memory, "clSVMAlloc");
   test::check_error([&] { memory::io_buffer<float> v(ctx, 16, true); }, errc::out_of_memory, "clSVMAlloc");
   // Construction allocates the shared weights (and the SVM sync block): there is no device part to fall back from.
@@ -207,7 +206,7 @@ TEST_CASE("map: a failed SVM map is an opencl error naming the call") {
     return;
   }
   memory::svm_vector<float> coarse(ctx, 64, runtime::svm_granularity::coarse);
-  testing::scoped_fault armed(fault::map);
+  scoped_fault armed(fault::map);
   test::check_error([&] { auto guard = coarse.map(); }, errc::opencl, "clEnqueueSVMMap");
   // The constructor maps to zero the memory; it fails the same way (and frees its block).
   test::check_error([&] { memory::svm_vector<float> v(ctx, 1, runtime::svm_granularity::coarse); }, errc::opencl, "clEnqueueSVMMap");

@@ -25,7 +25,7 @@
 #include "coexec/memory/panels.hpp"
 #include "coexec/runtime/context.hpp"
 #include "coexec/sync/completion.hpp"
-#include "coexec/testing/faults.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::gpu {
 
@@ -246,7 +246,7 @@ void require_extent(const runtime::context& ctx, const device_ptr<T>& ptr, std::
 inline cl::Event launch(const runtime::context& ctx, const cl::Kernel& kernel, const cl::NDRange& global,
                         const cl::NDRange& local, const char* what) {
   cl::Event event;
-  coexec::detail::check(testing::injected(testing::fault::enqueue)
+  coexec::detail::check(fault_injected(fault::enqueue)
                             ? CL_OUT_OF_RESOURCES
                             : ctx.queue().enqueueNDRangeKernel(kernel, cl::NullRange, global, local, nullptr, &event),
                         what);

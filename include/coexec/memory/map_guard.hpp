@@ -4,7 +4,7 @@
 #include <cstddef>
 
 #include "coexec/runtime/context.hpp"
-#include "coexec/testing/faults.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::memory {
 
@@ -19,7 +19,7 @@ class map_guard {
       : queue_(queue), pointer_(fine_grained || bytes == 0 ? nullptr : p) {
     require(p != nullptr || bytes == 0, "map_guard: p is null");
     if (!pointer_) return;
-    coexec::detail::check(testing::injected(testing::fault::map)
+    coexec::detail::check(fault_injected(fault::map)
                               ? CL_MAP_FAILURE
                               : clEnqueueSVMMap(queue_(), CL_TRUE, flags, pointer_, bytes, 0, nullptr, nullptr),
                           "clEnqueueSVMMap");

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "coexec/runtime/context.hpp"
-#include "coexec/testing/faults.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::memory {
 
@@ -42,7 +42,7 @@ class svm_allocator {
   T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
     const std::size_t bytes = n * sizeof(T);
-    void* p = testing::injected(testing::fault::svm_alloc) ? nullptr
+    void* p = fault_injected(fault::svm_alloc) ? nullptr
                                                             : clSVMAlloc(context_.cl_context()(), flags(), bytes == 0 ? 1 : bytes, alignment());
     if (!p)
       throw error(errc::out_of_memory, "clSVMAlloc of " + std::to_string(bytes) + " bytes failed on '" +

@@ -15,7 +15,7 @@
 #include "coexec/runtime/binary_cache.hpp"
 #include "coexec/runtime/capabilities.hpp"
 #include "coexec/runtime/device.hpp"
-#include "coexec/testing/faults.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::runtime {
 
@@ -147,7 +147,7 @@ class context {
   cl::Program build(const std::string& source, const std::string& options) const {
     const state& s = *state_;
     const auto build_for_device = [&](cl::Program& program) -> cl_int {
-      if (testing::injected(testing::fault::program_build)) return CL_BUILD_PROGRAM_FAILURE;
+      if (fault_injected(fault::program_build)) return CL_BUILD_PROGRAM_FAILURE;
       return program.build({s.device}, options.c_str());
     };
     cl_int status = CL_SUCCESS;

@@ -13,7 +13,7 @@
 
 #include "coexec/memory/svm_vector.hpp"
 #include "coexec/sync/spin_flag.hpp"
-#include "coexec/testing/faults.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::sync {
 
@@ -56,7 +56,7 @@ class completion {
     unsigned polls = 0;
     spin_until(
         [&] {
-          if (testing::injected(testing::fault::no_signal)) return false;
+          if (fault_injected(fault::no_signal)) return false;
           if (block_ && reached(atomic_word(const_cast<std::uint32_t*>(block_->data() + 1)).load(), epoch_)) return true;
           if (block_ && ++polls % 256 != 0) return false;  // event queries cost ~1 us: rarely
           return event_complete(last);
@@ -66,7 +66,7 @@ class completion {
 
   /// True when the launch bound last has finished (no waiting): the SVM counter, or `last`'s status.
   bool ready(const cl::Event& last) const {
-    if (testing::injected(testing::fault::no_signal)) return false;
+    if (fault_injected(fault::no_signal)) return false;
     if (block_ && reached(atomic_word(const_cast<std::uint32_t*>(block_->data() + 1)).load(), epoch_)) return true;
     return event_complete(last);
   }

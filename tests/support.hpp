@@ -28,15 +28,17 @@ inline void report_skip(const std::string& what, const std::string& why) {
   MESSAGE("SKIPPED " << what << ": " << why);
 }
 
-/// Runs `f` and checks it throws coexec::error with `code`.
+/// Runs `f` and checks it throws coexec::error with `code` and, when given, a message that
+/// contains `mentions` (e.g. the name of the argument at fault).
 template <class F>
-void check_error(F&& f, errc code) {
+void check_error(F&& f, errc code, const std::string& mentions = {}) {
   try {
     f();
     FAIL("expected coexec::error with code " << to_string(code));
   } catch (const coexec::error& e) {
     INFO("message: " << e.what());
     CHECK_EQ(std::string(to_string(e.code())), std::string(to_string(code)));
+    CHECK_MESSAGE(std::string(e.what()).find(mentions) != std::string::npos, "the message should mention '" << mentions << "'");
   }
 }
 

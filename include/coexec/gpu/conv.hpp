@@ -107,11 +107,20 @@ class conv_launcher {
   cl::Event enqueue(const conv_operands<T>& ops, cpu::index_range channels, cpu::index_range rows, sync::completion& done) {
     const conv2d_shape& s = shape_;
     require(channels.size() != 0 && rows.size() != 0 && channels.end <= s.out_channels && rows.end <= s.out_height(),
-            "conv: the block must be a non-empty part of the output");
-    require(channels.begin % channel_block(s) == 0, "conv: the first channel must be a multiple of the channel block");
+            "conv: channels [" + std::to_string(channels.begin) + ", " + std::to_string(channels.end) + ") and rows [" +
+                std::to_string(rows.begin) + ", " + std::to_string(rows.end) + ") must be non-empty parts of the output's " +
+                std::to_string(s.out_channels) + " channels and " + std::to_string(s.out_height()) + " rows");
+    require(channels.begin % channel_block(s) == 0,
+            "conv: channels.begin (" + std::to_string(channels.begin) + ") must be a multiple of the channel block " +
+                std::to_string(channel_block(s)));
     require(has_bias_ != ops.bias.is_null(), has_bias_ ? "conv: the launcher adds a bias but none was given"
                                                        : "conv: a bias was given to a launcher built without one");
     const std::size_t plane = rows.size() * s.out_width();
+    require(ops.y_channel_stride >= plane, "conv: y_channel_stride (" + std::to_string(ops.y_channel_stride) +
+                                               ") is less than the block's rows * out_width (" + std::to_string(plane) + ")");
+    require(s.batch == 1 || ops.y_batch_stride >= channels.size() * ops.y_channel_stride,
+            "conv: y_batch_stride (" + std::to_string(ops.y_batch_stride) + ") is less than the block's channels * y_channel_stride (" +
+                std::to_string(channels.size() * ops.y_channel_stride) + ")");
     detail::require_extent(context_, ops.x, s.input_size(), "x");
     detail::require_extent(context_, ops.w, channels.size() * s.patch(), "w");
     detail::require_extent(context_, ops.y, (s.batch - 1) * ops.y_batch_stride + (channels.size() - 1) * ops.y_channel_stride + plane, "y");
@@ -134,11 +143,7 @@ class conv_launcher {
         kernel_kind_ == conv_kernel::depthwise
             ? cl::NDRange(memory::round_up(items, work_group_), s.batch * channels.size(), 1)
             : cl::NDRange(memory::round_up(items, work_group_), s.batch, cpu::detail::ceil_div(channels.size(), channel_block(s)));
-    cl::Event event;
-    coexec::detail::check(context_.queue().enqueueNDRangeKernel(kernel_, cl::NullRange, global, cl::NDRange(work_group_, 1, 1), nullptr, &event),
-                          "clEnqueueNDRangeKernel(conv)");
-    coexec::detail::check(context_.queue().flush(), "clFlush");
-    return event;
+    return detail::launch(context_, kernel_, global, cl::NDRange(work_group_, 1, 1), "clEnqueueNDRangeKernel(conv)");
   }
 
  private:

@@ -25,6 +25,7 @@
 #include "coexec/memory/panels.hpp"
 #include "coexec/runtime/context.hpp"
 #include "coexec/sync/completion.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::gpu {
 
@@ -229,6 +230,8 @@ void require_extent(const runtime::context& ctx, const device_ptr<T>& ptr, std::
   require(ptr.offset + count <= UINT32_MAX, std::string("gemm: ") + name + " exceeds 2^32 elements");
   const std::size_t bytes = count * sizeof(T);
   if (ptr.buffer() != nullptr) {
+    require(ptr.buffer.template getInfo<CL_MEM_CONTEXT>()() == ctx.cl_context()(),
+            std::string("gemm: ") + name + " is a buffer of another context");
     const std::size_t size = ptr.buffer.template getInfo<CL_MEM_SIZE>();
     require((ptr.offset * sizeof(T)) + bytes <= size,
             std::string("gemm: ") + name + " needs " + std::to_string(bytes) + " bytes from element " +
@@ -237,6 +240,18 @@ void require_extent(const runtime::context& ctx, const device_ptr<T>& ptr, std::
     require(ctx.owns_svm(ptr.svm + ptr.offset, bytes),
             std::string("gemm: ") + name + " is not " + std::to_string(bytes) + " bytes of SVM allocated through this context");
   }
+}
+
+/// Enqueues `kernel` over `global` / `local` on the context's queue and flushes; returns the launch's event.
+inline cl::Event launch(const runtime::context& ctx, const cl::Kernel& kernel, const cl::NDRange& global,
+                        const cl::NDRange& local, const char* what) {
+  cl::Event event;
+  coexec::detail::check(fault_injected(fault::enqueue)
+                            ? CL_OUT_OF_RESOURCES
+                            : ctx.queue().enqueueNDRangeKernel(kernel, cl::NullRange, global, local, nullptr, &event),
+                        what);
+  coexec::detail::check(ctx.queue().flush(), "clFlush");
+  return event;
 }
 
 }  // namespace detail
@@ -297,11 +312,7 @@ class gemm_launcher {
     const cl::NDRange local = config_.work_group();
     const cl::NDRange global((slice.n + config_.tile_n - 1) / config_.tile_n * local[0],
                              (slice.m + config_.tile_m - 1) / config_.tile_m * local[1]);
-    cl::Event event;
-    coexec::detail::check(context_.queue().enqueueNDRangeKernel(kernel_, cl::NullRange, global, local, nullptr, &event),
-                          "clEnqueueNDRangeKernel(gemm)");
-    coexec::detail::check(context_.queue().flush(), "clFlush");
-    return event;
+    return detail::launch(context_, kernel_, global, local, "clEnqueueNDRangeKernel(gemm)");
   }
 
  private:

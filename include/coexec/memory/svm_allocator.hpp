@@ -10,6 +10,7 @@
 #include <string>
 
 #include "coexec/runtime/context.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::memory {
 
@@ -24,9 +25,10 @@ class svm_allocator {
 
   /// Allocates with `wanted` granularity, or the finest below it that `ctx`'s device offers
   /// (ask for coarse to test or to match a coarse-only deployment). errc::unsupported when the
-  /// device has no SVM at all (use device buffers there).
+  /// device has no SVM at all (use device buffers there), errc::invalid_argument when `wanted` is none.
   explicit svm_allocator(runtime::context ctx, svm_granularity wanted = svm_granularity::fine)
       : context_(std::move(ctx)), granularity_(std::min(wanted, context_.caps().svm())) {
+    require(wanted != svm_granularity::none, "svm_allocator: wanted granularity must be fine or coarse, not none");
     if (granularity_ == svm_granularity::none)
       throw error(errc::unsupported, "device '" + context_.caps().name + "' has no shared virtual memory");
   }
@@ -40,7 +42,8 @@ class svm_allocator {
   T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
     const std::size_t bytes = n * sizeof(T);
-    void* p = clSVMAlloc(context_.cl_context()(), flags(), bytes == 0 ? 1 : bytes, alignment());
+    void* p = fault_injected(fault::svm_alloc) ? nullptr
+                                                            : clSVMAlloc(context_.cl_context()(), flags(), bytes == 0 ? 1 : bytes, alignment());
     if (!p)
       throw error(errc::out_of_memory, "clSVMAlloc of " + std::to_string(bytes) + " bytes failed on '" +
                                            context_.caps().name + "'");

@@ -24,8 +24,13 @@ class svm_vector {
   svm_vector(const runtime::context& ctx, std::size_t size, svm_granularity wanted = svm_granularity::fine)
       : allocator_(ctx, wanted), size_(size) {
     data_ = allocator_.allocate(size_);
-    auto guard = map(CL_MAP_WRITE_INVALIDATE_REGION);
-    std::memset(static_cast<void*>(data_), 0, size_ * sizeof(T));
+    try {
+      auto guard = map(CL_MAP_WRITE_INVALIDATE_REGION);
+      std::memset(static_cast<void*>(data_), 0, size_ * sizeof(T));
+    } catch (...) {  // no destructor runs for a constructor that throws
+      allocator_.deallocate(data_, size_);
+      throw;
+    }
   }
   svm_vector(svm_vector&& other) noexcept  ///< takes `other`'s memory, leaving it empty
       : allocator_(other.allocator_), data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}

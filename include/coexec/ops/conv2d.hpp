@@ -35,12 +35,17 @@
 
 namespace coexec::ops {
 
-/// How an ops::conv2d runs: fused activation, completion mode, wait timeout, memory path.
+/// How an ops::conv2d runs: fused activation, completion mode, wait timeout, device failures, memory path.
 struct conv2d_options {
   activation act = activation::none;  ///< fused into the epilogue on both sides
   /// svm_counter where the device supports it; event_polling forces the fallback.
   sync::completion::mode completion = sync::completion::mode::svm_counter;
-  std::chrono::nanoseconds timeout = sync::default_timeout;  ///< longest a run waits for the device before errc::timeout
+  /// Longest a run waits for the device before errc::timeout; a failed device part then gets as
+  /// long again to end (see device_guard).
+  std::chrono::nanoseconds timeout = sync::default_timeout;
+  /// Raise a failed device part, or recompute it on the CPU (see device_failure, device_guard).
+  /// With run_on_cpu a device kernel that does not build leaves the operator CPU-only.
+  device_failure on_device_failure = device_failure::raise;
   /// Share weights, x and y in fine-grained SVM where the device has it; false takes the
   /// discrete-GPU (staged) path on any device.
   bool shared_memory = true;
@@ -62,10 +67,10 @@ class conv2d {
   /// nothing; both are copied once. Every call runs shape.batch images.
   conv2d(const runtime::context& ctx, cpu::thread_pool& pool, const conv2d_shape& shape, std::span<const T> weights,
          std::span<const T> bias = {}, conv2d_options options = {})
-      : context_((validate(shape, weights, bias), ctx)), pool_(&pool), shape_(shape), options_(options),
+      : context_((validate(shape, weights, bias, options), ctx)), pool_(&pool), shape_(shape), options_(options),
         shared_(options.shared_memory && ctx.caps().svm_fine),
         completion_(ctx, shared_ ? options.completion : sync::completion::mode::event_polling),
-        launcher_(ctx, shape, options.act, !bias.empty()) {
+        device_(ctx, options.on_device_failure, "conv2d"), launcher_(make_launcher(ctx, shape, options, !bias.empty())) {
     if (shared_) {  // one copy both sides read
       shared_weights_.emplace(ctx, weights.size());
       std::copy(weights.begin(), weights.end(), shared_weights_->data());
@@ -97,7 +102,9 @@ class conv2d {
   sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }  ///< how the host learns that the device's part finished
   /// True when x, y and the weights are shared with the device in fine-grained SVM.
   bool shared_memory() const noexcept { return shared_; }
-  gpu::conv_kernel device_kernel() const noexcept { return launcher_.kernel(); }  ///< the OpenCL kernel chosen for the shape
+  gpu::conv_kernel device_kernel() const noexcept { return gpu::choose_kernel(shape_); }  ///< the OpenCL kernel chosen for the shape
+  /// False when the device kernel did not build and, by device_failure::run_on_cpu, the CPU computes everything.
+  bool device_available() const noexcept { return launcher_.has_value(); }
 
   /// Runs with the planner's plan for this shape (the first call may plan).
   void operator()(const T* x, T* y) {
@@ -139,7 +146,7 @@ class conv2d {
     void run(std::size_t split) { run({dimension::channels, split}); }
   };
 
-  static int validate(const conv2d_shape& s, std::span<const T> weights, std::span<const T> bias) {
+  static int validate(const conv2d_shape& s, std::span<const T> weights, std::span<const T> bias, const conv2d_options& options) {
     using std::to_string;
     const auto positive = [](std::size_t value, const char* name) {
       require(value > 0, std::string("conv2d: ") + name + " must be positive");
@@ -163,7 +170,18 @@ class conv2d {
                 " values, got " + to_string(weights.size()));
     require(bias.empty() || bias.size() == s.out_channels,
             "conv2d: bias must hold out_channels = " + to_string(s.out_channels) + " values, got " + to_string(bias.size()));
+    require(options.timeout.count() > 0, "conv2d: options.timeout must be positive");
     return 0;
+  }
+
+  static std::optional<gpu::conv_launcher<T>> make_launcher(const runtime::context& ctx, const conv2d_shape& shape,
+                                                            const conv2d_options& options, bool has_bias) {
+    try {
+      return gpu::conv_launcher<T>(ctx, shape, options.act, has_bias);
+    } catch (const error& e) {
+      if (e.code() != errc::build_failure || options.on_device_failure != device_failure::run_on_cpu) throw;
+      return std::nullopt;
+    }
   }
 
   void validate_io(const T* x, const T* y) const {
@@ -182,6 +200,7 @@ class conv2d {
   }
 
   void run(const T* x, T* y, plan::split_plan plan) {
+    if (!launcher_) plan.split = extent(plan.dimension);  // no device kernel: the CPU computes everything
     const bool by_channels = plan.dimension == dimension::channels;
     const cpu::index_range all_channels{0, shape_.out_channels}, all_rows{0, shape_.out_height()};
     const cpu::index_range cpu_channels = by_channels ? cpu::index_range{0, plan.split} : all_channels;
@@ -191,16 +210,18 @@ class conv2d {
     const bool device_part = plan.split < extent(plan.dimension);
 
     const run_record timings = co_execute(
-        completion_, options_.timeout, device_part, [&] { return enqueue_device(x, y, device_channels, device_rows); },
-        [&] {
-          const T* weights = shared_ ? shared_weights_->data() : host_weights_.data();
-          const T* bias = shared_ ? (shared_bias_ ? shared_bias_->data() : nullptr) : (host_bias_.empty() ? nullptr : host_bias_.data());
-          const cpu::conv_args<T> args{shape_, x, weights, bias, y, options_.act};
-          CpuKernel{}(*pool_, args, cpu_channels, cpu_rows);
-        });
+        completion_, device_, options_.timeout, device_part, [&] { return enqueue_device(x, y, device_channels, device_rows); },
+        [&] { compute_on_cpu(x, y, cpu_channels, cpu_rows); }, [&] { compute_on_cpu(x, y, device_channels, device_rows); });
     static_cast<run_record&>(last_run_) = timings;
     last_run_.split = plan.split;
     last_run_.dimension = plan.dimension;
+  }
+
+  void compute_on_cpu(const T* x, T* y, cpu::index_range channels, cpu::index_range rows) {
+    const T* weights = shared_ ? shared_weights_->data() : host_weights_.data();
+    const T* bias = shared_ ? (shared_bias_ ? shared_bias_->data() : nullptr) : (host_bias_.empty() ? nullptr : host_bias_.data());
+    const cpu::conv_args<T> args{shape_, x, weights, bias, y, options_.act};
+    CpuKernel{}(*pool_, args, channels, rows);
   }
 
   cl::Event enqueue_device(const T* x, T* y, cpu::index_range channels, cpu::index_range rows) {
@@ -214,7 +235,7 @@ class conv2d {
       ops.y = gpu::device_ptr<T>(y, first);
       ops.y_batch_stride = s.out_channels * plane;
       ops.y_channel_stride = plane;
-      return launcher_.enqueue(ops, channels, rows, completion_);
+      return launcher_->enqueue(ops, channels, rows, completion_);
     }
     // Discrete device: x in whole, the block of y computed compactly, then copied into place.
     const std::size_t block_plane = rows.size() * s.out_width();
@@ -228,7 +249,7 @@ class conv2d {
     ops.y = gpu::device_ptr<T>(y_stage_);
     ops.y_batch_stride = channels.size() * block_plane;
     ops.y_channel_stride = block_plane;
-    launcher_.enqueue(ops, channels, rows, completion_);
+    launcher_->enqueue(ops, channels, rows, completion_);
     // A channel block is one contiguous run per image; a row block one run per (image, channel).
     cl::Event copied = rows.size() == s.out_height()
                            ? gpu::read_rows(context_, y_stage_, 0, y + first, s.batch, channels.size() * plane, s.out_channels * plane)
@@ -261,12 +282,13 @@ class conv2d {
   conv2d_options options_;
   bool shared_;
   sync::completion completion_;
+  device_guard device_;
   std::optional<memory::svm_vector<T>> shared_weights_, shared_bias_;  // shared path
   std::vector<T> host_weights_, host_bias_;                            // staged path
 
   cl::Buffer device_weights_, device_bias_, x_stage_, y_stage_;
   std::size_t device_first_channel_ = shape_.out_channels, x_capacity_ = 0, y_capacity_ = 0;
-  gpu::conv_launcher<T> launcher_;
+  std::optional<gpu::conv_launcher<T>> launcher_;  // empty when its kernel did not build (run_on_cpu)
   Planner planner_;
   conv2d_record last_run_;
 };

@@ -32,12 +32,18 @@
 
 namespace coexec::ops {
 
-/// How an ops::linear runs: fused activation, completion mode, wait timeout, memory path, tuner.
+/// How an ops::linear runs: fused activation, completion mode, wait timeout, device failures,
+/// memory path, tuner.
 struct linear_options {
   activation act = activation::none;  ///< fused into the epilogue on both sides
   /// svm_counter where the device supports it; event_polling forces the fallback.
   sync::completion::mode completion = sync::completion::mode::svm_counter;
-  std::chrono::nanoseconds timeout = sync::default_timeout;  ///< longest a run waits for the device before errc::timeout
+  /// Longest a run waits for the device before errc::timeout; a failed device part then gets as
+  /// long again to end (see device_guard).
+  std::chrono::nanoseconds timeout = sync::default_timeout;
+  /// Raise a failed device part, or recompute it on the CPU (see device_failure, device_guard).
+  /// run_on_cpu on the staged path keeps all packed weights on the host as well.
+  device_failure on_device_failure = device_failure::raise;
   /// Share weights, x and y in fine-grained SVM where the device has it. false takes the
   /// discrete-GPU path (device-resident weight slice, x and y staged) on any device.
   bool shared_memory = true;
@@ -60,8 +66,13 @@ class linear {
         // Staged (non-SVM) runs end with a copy back that only its event reports.
         completion_(ctx, options.shared_memory && ctx.caps().svm_fine ? options.completion
                                                                       : sync::completion::mode::event_polling),
-        weights_((validate_weights(n, k, weights, bias), ctx), weights.data(), n, k, options.shared_memory) {
+        device_(ctx, options.on_device_failure, "linear"),
+        weights_((validate(n, k, weights, bias, options), ctx), weights.data(), n, k, options.shared_memory) {
     if constexpr (CpuKernel::needs_raw_weights) raw_weights_.assign(weights.begin(), weights.end());
+    if (options.on_device_failure == device_failure::run_on_cpu && !weights_.shared()) {  // the CPU may have to do every column
+      fallback_panels_.resize(memory::packed_size<T>(n, k));
+      memory::pack_panels(weights.data(), n, k, fallback_panels_.data());
+    }
     if (!bias.empty()) {
       host_bias_.assign(bias.begin(), bias.end());
       if (weights_.shared()) {
@@ -90,8 +101,9 @@ class linear {
     validate_io(x, m, y);
     bound_call call{*this, x, m, y};
     run(x, m, y, planner_.choose(shape(m), call));
-    // Planners that learn from measurements (online correction) see every planned run.
-    if constexpr (requires { planner_.observe(shape(m), last_run_); }) planner_.observe(shape(m), last_run_);
+    // Planners that learn from measurements (online correction) see every co-executed run.
+    if constexpr (requires { planner_.observe(shape(m), last_run_); })
+      if (!last_run_.device_recomputed) planner_.observe(shape(m), last_run_);
   }
 
   /// Runs with an explicit split: the CPU computes [0, split), the device [split, N).
@@ -108,7 +120,7 @@ class linear {
   const run_record& last_run() const noexcept { return last_run_; }
 
   /// Bytes of weights the operator holds (both sides), and that relative to the raw W.
-  std::size_t weight_bytes() const { return weights_.bytes() + raw_weights_.size() * sizeof(T); }
+  std::size_t weight_bytes() const { return weights_.bytes() + (raw_weights_.size() + fallback_panels_.size()) * sizeof(T); }
   double weight_bytes_ratio() const { return static_cast<double>(weight_bytes()) / static_cast<double>(n_ * k_ * sizeof(T)); }  ///< weight_bytes() relative to the raw W[N,K]
 
  private:
@@ -129,11 +141,12 @@ class linear {
     const runtime::context& context() const { return op.context_; }
   };
 
-  static int validate_weights(std::size_t n, std::size_t k, std::span<const T> weights, std::span<const T> bias) {
+  static int validate(std::size_t n, std::size_t k, std::span<const T> weights, std::span<const T> bias, const linear_options& options) {
     require(n > 0 && k > 0, "linear: N and K must be positive (got N = " + std::to_string(n) + ", K = " + std::to_string(k) + ")");
     require(weights.data() != nullptr && weights.size() == n * k,
             "linear: weights must hold N*K = " + std::to_string(n * k) + " values, got " + std::to_string(weights.size()));
     require(bias.empty() || bias.size() == n, "linear: bias must hold N = " + std::to_string(n) + " values, got " + std::to_string(bias.size()));
+    require(options.timeout.count() > 0, "linear: options.timeout must be positive");
     return 0;
   }
 
@@ -152,23 +165,28 @@ class linear {
   }
 
   void run(const T* x, std::size_t m, T* y, std::size_t split) {
+    device_.require_settled();  // before cover(), which waits on the queue a lost device part may hold
     weights_.cover(split);
     last_run_ = co_execute(
-        completion_, options_.timeout, split < n_, [&] { return enqueue_device(x, m, y, split); },
-        [&] {
-          cpu::gemm_args<T> args;
-          args.x = x;
-          args.ldx = k_;
-          args.panels = weights_.host_panels();
-          args.weights = raw_weights_.empty() ? nullptr : raw_weights_.data();
-          args.bias = host_bias_.empty() ? nullptr : host_bias_.data();
-          args.y = y;
-          args.ldy = n_;
-          args.shape = shape(m);
-          args.act = options_.act;
-          CpuKernel{}(*pool_, args, 0, split);
-        });
+        completion_, device_, options_.timeout, split < n_, [&] { return enqueue_device(x, m, y, split); },
+        [&] { compute_on_cpu(x, m, y, 0, split, weights_.host_panels()); },
+        [&] { compute_on_cpu(x, m, y, split, n_, weights_.shared() ? weights_.host_panels() : fallback_panels_.data()); });
     last_run_.split = split;
+  }
+
+  // Columns [begin, end) of y on the CPU, from packed weights holding at least panels [0, ceil(end / NR)).
+  void compute_on_cpu(const T* x, std::size_t m, T* y, std::size_t begin, std::size_t end, const T* panels) {
+    cpu::gemm_args<T> args;
+    args.x = x;
+    args.ldx = k_;
+    args.panels = panels;
+    args.weights = raw_weights_.empty() ? nullptr : raw_weights_.data();
+    args.bias = host_bias_.empty() ? nullptr : host_bias_.data();
+    args.y = y;
+    args.ldy = n_;
+    args.shape = shape(m);
+    args.act = options_.act;
+    CpuKernel{}(*pool_, args, begin, end);
   }
 
   cl::Event enqueue_device(const T* x, std::size_t m, T* y, std::size_t split) {
@@ -231,8 +249,10 @@ class linear {
   std::size_t n_, k_;
   linear_options options_;
   sync::completion completion_;
+  device_guard device_;
   split_weights<T> weights_;
   std::vector<T> raw_weights_;  // only for CpuKernels that read W row-major (CBLAS)
+  std::vector<T> fallback_panels_;  // all packed panels, for run_on_cpu on the staged path
   std::vector<T> host_bias_;
   std::optional<memory::svm_vector<T>> shared_bias_;
   cl::Buffer device_bias_;
@@ -246,6 +266,7 @@ class linear {
 }  // namespace coexec::ops
 
 namespace coexec {
+using ops::device_failure;
 using ops::linear;
 using ops::linear_options;
 using ops::run_record;

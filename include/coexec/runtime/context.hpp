@@ -15,6 +15,7 @@
 #include "coexec/runtime/binary_cache.hpp"
 #include "coexec/runtime/capabilities.hpp"
 #include "coexec/runtime/device.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::runtime {
 
@@ -145,14 +146,18 @@ class context {
 
   cl::Program build(const std::string& source, const std::string& options) const {
     const state& s = *state_;
+    const auto build_for_device = [&](cl::Program& program) -> cl_int {
+      if (fault_injected(fault::program_build)) return CL_BUILD_PROGRAM_FAILURE;
+      return program.build({s.device}, options.c_str());
+    };
     cl_int status = CL_SUCCESS;
     if (auto binary = s.disk_cache.load(s.caps, source, options)) {
       cl::Program program(s.cl_context, {s.device}, cl::Program::Binaries{*binary}, nullptr, &status);
-      if (status == CL_SUCCESS && program.build({s.device}, options.c_str()) == CL_SUCCESS) return program;
+      if (status == CL_SUCCESS && build_for_device(program) == CL_SUCCESS) return program;
     }
     cl::Program program(s.cl_context, source, false, &status);
     coexec::detail::check(status, "clCreateProgramWithSource");
-    status = program.build({s.device}, options.c_str());
+    status = build_for_device(program);
     if (status != CL_SUCCESS) {
       std::string log;
       program.getBuildInfo(s.device, CL_PROGRAM_BUILD_LOG, &log);

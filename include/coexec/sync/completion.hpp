@@ -13,6 +13,7 @@
 
 #include "coexec/memory/svm_vector.hpp"
 #include "coexec/sync/spin_flag.hpp"
+#include "coexec/fault_injection.hpp"
 
 namespace coexec::sync {
 
@@ -36,6 +37,7 @@ class completion {
 
   /// Sets kernel arguments `first` (sync block, or NULL) and `first + 1` (epoch) for the next launch.
   void bind(cl::Kernel& kernel, cl_uint first) {
+    require(kernel() != nullptr, "completion::bind: kernel is null");
     ++epoch_;
     if (block_) {
       coexec::detail::check(clSetKernelArgSVMPointer(kernel(), first, block_->data()), "clSetKernelArgSVMPointer(sync)");
@@ -50,9 +52,11 @@ class completion {
   /// polled in event mode, and checked for failure in SVM mode so a kernel that died is an error
   /// rather than a wait until the deadline.
   void wait(const cl::Event& last, std::chrono::nanoseconds timeout = default_timeout) const {
+    require(last() != nullptr, "completion::wait: last is not an event");
     unsigned polls = 0;
     spin_until(
         [&] {
+          if (fault_injected(fault::no_signal)) return false;
           if (block_ && reached(atomic_word(const_cast<std::uint32_t*>(block_->data() + 1)).load(), epoch_)) return true;
           if (block_ && ++polls % 256 != 0) return false;  // event queries cost ~1 us: rarely
           return event_complete(last);
@@ -62,6 +66,7 @@ class completion {
 
   /// True when the launch bound last has finished (no waiting): the SVM counter, or `last`'s status.
   bool ready(const cl::Event& last) const {
+    if (fault_injected(fault::no_signal)) return false;
     if (block_ && reached(atomic_word(const_cast<std::uint32_t*>(block_->data() + 1)).load(), epoch_)) return true;
     return event_complete(last);
   }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "coexec/error.hpp"
 #include "coexec/sync/atomic_word.hpp"
 #include "coexec/sync/spin_wait.hpp"
 
@@ -24,8 +25,9 @@ constexpr bool reached(std::uint32_t value, std::uint32_t target) noexcept {
 class spin_flag {
  public:
   /// `word` must stay valid for the flag's uses; for kernels it must be fine-grained SVM
-  /// allocated with CL_MEM_SVM_ATOMICS.
-  explicit spin_flag(std::uint32_t* word) noexcept : word_(word) {}
+  /// allocated with CL_MEM_SVM_ATOMICS. errc::invalid_argument when it is null or misaligned
+  /// (atomics need a naturally aligned word).
+  explicit spin_flag(std::uint32_t* word) : word_(checked(word)) {}
 
   void raise(std::uint32_t value) const noexcept { word_.store(value); }  ///< publishes `value` (release); waiters for targets up to `value` wake
   void abort() const noexcept { word_.store(abort_value); }  ///< raises abort_value: every waiter gives up
@@ -45,6 +47,12 @@ class spin_flag {
   }
 
  private:
+  static std::uint32_t* checked(std::uint32_t* word) {
+    require(word != nullptr, "spin_flag: word is null");
+    require(reinterpret_cast<std::uintptr_t>(word) % alignof(std::uint32_t) == 0, "spin_flag: word is not 4-byte aligned");
+    return word;
+  }
+
   atomic_word word_;
 };
 

@@ -51,6 +51,8 @@ inline const shipped_pair* shipped(std::string_view op, const runtime::capabilit
                    {pocl_16::linear_gpu::features, pocl_16::linear_gpu::model}},
       shipped_pair{"linear", "nvidia", true, 0, 15, {nvidia::linear_cpu::features, nvidia::linear_cpu::model},
                    {nvidia::linear_gpu::features, nvidia::linear_gpu::model}},
+      shipped_pair{"conv", "pocl-2", false, 1, 1, {pocl_2::conv_cpu::features, pocl_2::conv_cpu::model},
+                   {pocl_2::conv_gpu::features, pocl_2::conv_gpu::model}},
   };
   for (const shipped_pair& pair : pairs)
     if (pair.op == op && pair.fits(caps, cpu_threads)) return &pair;

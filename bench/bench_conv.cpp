@@ -7,10 +7,11 @@
 //   BM_Conv/<layer>/openblas       im2col + cblas_sgemm per group, the CPU side's threads
 //   BM_Conv/<layer>/clblast        CLBlastSconvgemm on the device (groups == 1 only)
 //   BM_ConvNet/<net>/<mode>        every convolution of the network, each as often as it occurs
-// Counters: gflops; for the oracle and the planned mode also split, dimension (0 channels, 1
-// rows); for the oracle speedup (the
-// best single side, taken from the endpoints of the oracle's own curve, over this run's
-// co-executed time), ideal = 1 + t_min / t_max (perfect overlap) and efficiency = speedup / ideal.
+// Counters: gflops; first_call_ms (the untimed first call: the planning, for the oracle and the
+// planned mode); for those two also split, dimension (0 channels, 1 rows); for the oracle
+// speedup (the best single side, taken from the endpoints of the oracle's own curve, over this
+// run's co-executed time), ideal = 1 + t_min / t_max (perfect overlap) and efficiency =
+// speedup / ideal.
 // Run: bench_conv --platform=pocl-2 --benchmark_filter=BM_Conv/mbv2
 #include <algorithm>
 #include <chrono>
@@ -214,7 +215,11 @@ void run_layer(benchmark::State& state, const conv_layer& layer, const std::stri
   std::optional<step> run;
   try {
     run = make_step(layer, mode, why);
-    if (run) (*run)();  // warm-up: compiles, and plans
+    if (run) {  // warm-up: a planned mode's first call plans (kernels are built before)
+      const auto first = std::chrono::steady_clock::now();
+      (*run)();
+      state.counters["first_call_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - first).count();
+    }
   } catch (const coexec::error& e) {
     why = e.what(), run.reset();
   }

@@ -44,7 +44,8 @@ def planner_quality(result: dict) -> tuple[str, dict[str, float]]:
     for bench in result.get("benchmarks", []):
         if bench.get("run_type", "iteration") != "iteration":
             continue
-        parts = bench["name"].split("/")
+        # Drop the suffixes Google Benchmark appends: /real_time, /min_time:0.2, ...
+        parts = [p for p in bench["name"].split("/") if p != "real_time" and ":" not in p]
         if len(parts) < 3:
             continue
         shape, mode = "/".join(parts[:-1]), parts[-1]

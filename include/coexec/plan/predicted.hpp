@@ -31,15 +31,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <type_traits>
 #include <random>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -377,7 +378,7 @@ class predicted {
   };
   struct plan {
     typename features::setup_type setup;
-    std::array<extent_granule, 2> extents{};  // per split_dimension; extent 0: not planned along it
+    std::array<extent_granule, std::size(all_dimensions)> extents{};  // per split_dimension; extent 0: not planned along it
     split_plan chosen{};
     shape_correction correction{};  // per side, shared by the dimensions: a bias is the side's, not the cut's
     bool placed = false;  ///< chosen holds a plan

@@ -1,11 +1,11 @@
 #pragma once
 // Features: what the planner's time predictors see of one side of a co-executed layer.
 //
-// Each operator has a features struct (linear_features here; conv follows the same pattern)
-// with a fixed column order, `names`, shared by tools/calibrate.cpp (its CSV header) and the
-// planner (which maps a trained model's feature names onto these columns). A side's vector
-// holds NaN in the columns that do not apply to it; calibrate writes those cells empty, so the
-// trainer leaves them out of that side's model.
+// Each operator has a features struct (linear_features, conv_features) with a fixed column
+// order, `names`, shared by tools/calibrate.cpp (its CSV header) and the planner (which maps a
+// trained model's feature names onto these columns), and the dimensions its output can be cut
+// along, `dimensions`. A side's vector holds NaN in the columns that do not apply to it;
+// calibrate writes those cells empty, so the trainer leaves them out of that side's model.
 //
 // linear, for the slice of `n` output channels one side computes (y[M, n] = x[M, K] · W[n, K]ᵀ):
 //   m, n, k           the slice's shape

@@ -4,7 +4,8 @@
 // For every shape of the sweep and a few aligned split points (conv2d: along output channels
 // and along output rows) it runs the layer co-executed (the CPU part is timed exactly there)
 // and, since the device side is timed exactly only when it finishes last, also the device slice
-// alone. Rows (CSV, the trainer's schema):
+// alone. Each time is the fastest of --repeats runs after a warm-up. Rows (CSV, the trainer's
+// schema):
 //   op,side,shape_id,<predict::linear_features::names or conv_features::names...>,time_us
 // one per side that has work; the features a side lacks are left empty. --totals adds one row
 // per split point (tools/report.py plots these curves):

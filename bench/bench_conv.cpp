@@ -2,12 +2,16 @@
 //   BM_Conv/<layer>/cpu            plan {channels, O}: the CPU alone
 //   BM_Conv/<layer>/gpu            plan {channels, 0}: the device alone
 //   BM_Conv/<layer>/coexec_oracle  the hybrid_search plan (dimension and split timed on this machine)
+//   BM_Conv/<layer>/coexec_planned the predicted plan (shipped conv trees or the roofline, endpoints
+//                                  anchored, online correction on): no grid search
 //   BM_Conv/<layer>/openblas       im2col + cblas_sgemm per group, the CPU side's threads
 //   BM_Conv/<layer>/clblast        CLBlastSconvgemm on the device (groups == 1 only)
 //   BM_ConvNet/<net>/<mode>        every convolution of the network, each as often as it occurs
-// Counters: gflops; for the oracle also split, dimension (0 channels, 1 rows), speedup (the
-// best single side, taken from the endpoints of the oracle's own curve, over this run's
-// co-executed time), ideal = 1 + t_min / t_max (perfect overlap) and efficiency = speedup / ideal.
+// Counters: gflops; first_call_ms (the untimed first call: the planning, for the oracle and the
+// planned mode); for those two also split, dimension (0 channels, 1 rows); for the oracle
+// speedup (the best single side, taken from the endpoints of the oracle's own curve, over this
+// run's co-executed time), ideal = 1 + t_min / t_max (perfect overlap) and efficiency =
+// speedup / ideal.
 // Run: bench_conv --platform=pocl-2 --benchmark_filter=BM_Conv/mbv2
 #include <algorithm>
 #include <chrono>
@@ -59,7 +63,8 @@ machine& shared_machine() {
 // A layer's operator and its random input / output, SVM where the device shares memory.
 struct layer_state {
   explicit layer_state(const conv_layer& layer)
-      : op(shared_machine().ctx, shared_machine().pool, layer.shape, random(layer.shape.weight_size())) {
+      : op(shared_machine().ctx, shared_machine().pool, layer.shape, random(layer.shape.weight_size())),
+        planned(shared_machine().ctx, shared_machine().pool, layer.shape, random(layer.shape.weight_size())) {
     const std::vector<float> input = random(layer.shape.input_size());
     if (op.shared_memory()) {
       svm_x.emplace(shared_machine().ctx, input.size());
@@ -81,6 +86,7 @@ struct layer_state {
   float* y() { return svm_y ? svm_y->data() : host_y.data(); }
 
   conv_op op;
+  coexec::ops::conv2d<float> planned;  // the default planner: plan::predicted
   std::optional<coexec::memory::svm_vector<float>> svm_x, svm_y;
   std::vector<float> host_x, host_y;
 };
@@ -99,6 +105,7 @@ step coexec_step(const conv_layer& layer, const std::string& mode) {
   layer_state& s = state_of(layer);
   if (mode == "cpu") return [&s, o = layer.shape.out_channels] { s.op(s.x(), s.y(), {split_dimension::channels, o}); };
   if (mode == "gpu") return [&s] { s.op(s.x(), s.y(), {split_dimension::channels, 0}); };
+  if (mode == "coexec_planned") return [&s] { s.planned(s.x(), s.y()); };
   return [&s] { s.op(s.x(), s.y()); };
 }
 
@@ -159,7 +166,7 @@ step clblast_step(const conv_layer& layer) {
 
 // The step for `mode`, or a reason it cannot run.
 std::optional<step> make_step(const conv_layer& layer, const std::string& mode, std::string& why) {
-  if (mode == "cpu" || mode == "gpu" || mode == "coexec_oracle") return coexec_step(layer, mode);
+  if (mode == "cpu" || mode == "gpu" || mode == "coexec_oracle" || mode == "coexec_planned") return coexec_step(layer, mode);
 #if defined(COEXEC_HAVE_CBLAS)
   if (mode == "openblas") return openblas_step(layer);
 #endif
@@ -176,11 +183,17 @@ std::optional<step> make_step(const conv_layer& layer, const std::string& mode, 
   return std::nullopt;
 }
 
-void report_plan(benchmark::State& state, const conv_layer& layer, double coexec_seconds) {
-  layer_state& s = state_of(layer);
-  const auto& record = s.op.last_run();
+// The plan an operator ran last, as counters and label.
+void report_split(benchmark::State& state, const coexec::ops::conv2d_record& record, coexec::gpu::conv_kernel kernel) {
   state.counters["split"] = double(record.split);
   state.counters["dimension"] = record.dimension == split_dimension::channels ? 0 : 1;
+  state.SetLabel(std::string(to_string(record.dimension)) + " split " + std::to_string(record.split) + ", device kernel " +
+                 to_string(kernel));
+}
+
+void report_oracle(benchmark::State& state, const conv_layer& layer, double coexec_seconds) {
+  layer_state& s = state_of(layer);
+  report_split(state, s.op.last_run(), s.op.device_kernel());
   // The curve's endpoints are this very run's single-side times.
   const auto curve = s.op.planner().curve(layer.shape, split_dimension::channels);
   double cpu_only = 0, gpu_only = 0;
@@ -195,8 +208,13 @@ void report_plan(benchmark::State& state, const conv_layer& layer, double coexec
     state.counters["ideal"] = ideal;
     state.counters["efficiency"] = speedup / ideal;
   }
-  state.SetLabel(std::string(to_string(record.dimension)) + " split " + std::to_string(record.split) + ", device kernel " +
-                 to_string(s.op.device_kernel()));
+}
+
+// The very first call of each layer and mode: Google Benchmark may invoke a benchmark several
+// times, and only the first call plans.
+double& first_call_ms(const std::string& layer_mode) {
+  static auto* first = new std::map<std::string, double>;
+  return (*first)[layer_mode];
 }
 
 void run_layer(benchmark::State& state, const conv_layer& layer, const std::string& mode) {
@@ -204,7 +222,13 @@ void run_layer(benchmark::State& state, const conv_layer& layer, const std::stri
   std::optional<step> run;
   try {
     run = make_step(layer, mode, why);
-    if (run) (*run)();  // warm-up: compiles, and plans the oracle
+    if (run) {  // warm-up: a planned mode's first call plans (kernels are built before)
+      const auto start = std::chrono::steady_clock::now();
+      (*run)();
+      double& first = first_call_ms(layer.name + std::string("/") + mode);
+      if (first == 0) first = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      state.counters["first_call_ms"] = first;
+    }
   } catch (const coexec::error& e) {
     why = e.what(), run.reset();
   }
@@ -213,7 +237,8 @@ void run_layer(benchmark::State& state, const conv_layer& layer, const std::stri
   for (auto _ : state) (*run)();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["gflops"] = benchmark::Counter(2 * layer.shape.macs() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if (mode == "coexec_oracle") report_plan(state, layer, seconds / double(state.iterations()));
+  if (mode == "coexec_oracle") report_oracle(state, layer, seconds / double(state.iterations()));
+  if (mode == "coexec_planned") report_split(state, state_of(layer).planned.last_run(), state_of(layer).planned.device_kernel());
 }
 
 void run_net(benchmark::State& state, const std::string& net, const std::string& mode) {
@@ -243,7 +268,7 @@ void run_net(benchmark::State& state, const std::string& net, const std::string&
 
 int main(int argc, char** argv) {
   return coexec::bench::run_main(argc, argv, [] {
-    const char* modes[] = {"cpu", "gpu", "coexec_oracle", "openblas", "clblast"};
+    const char* modes[] = {"cpu", "gpu", "coexec_oracle", "coexec_planned", "openblas", "clblast"};
     for (const conv_layer& layer : coexec::bench::conv_layers)
       for (const char* mode : modes)
         benchmark::RegisterBenchmark((std::string("BM_Conv/") + layer.name + "/" + mode).c_str(),

@@ -206,7 +206,7 @@ TEST_CASE("hybrid_search times both dimensions, picks the fastest and caches it 
                        .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1};
   const auto w = test::random_values<float>(s.weight_size(), rng);
   const auto xs = test::random_values<float>(s.input_size(), rng);
-  ops::conv2d<float> layer(ctx, pool, s, w);
+  ops::conv2d<float, cpu::packed_conv, plan::hybrid_search<conv2d_shape>> layer(ctx, pool, s, w);
   memory::io_buffer<float> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
   std::copy(xs.begin(), xs.end(), x.data());
   layer(x.data(), y.data());

@@ -8,7 +8,7 @@
                     binaries to run (--run, with --platform).
   predictor         held-out accuracy from train_predictor.py's --predictions CSV.
   plots             with --calibration DIR (what tools/calibrate_and_train.sh wrote: linear.csv,
-                    totals.csv, <platform>.model): PNGs of measured CPU, device and co-executed
+                    linear_totals.csv, <platform>.model): PNGs of linear layers of measured CPU, device and co-executed
                     time against the split for a few shapes, the model's predicted curves, the
                     split the predictions choose and the measured best (oracle) split.
 
@@ -44,7 +44,8 @@ def planner_quality(result: dict) -> tuple[str, dict[str, float]]:
     for bench in result.get("benchmarks", []):
         if bench.get("run_type", "iteration") != "iteration":
             continue
-        parts = bench["name"].split("/")
+        # Drop the suffixes Google Benchmark appends: /real_time, /min_time:0.2, ...
+        parts = [p for p in bench["name"].split("/") if p != "real_time" and ":" not in p]
         if len(parts) < 3:
             continue
         shape, mode = "/".join(parts[:-1]), parts[-1]
@@ -55,14 +56,16 @@ def planner_quality(result: dict) -> tuple[str, dict[str, float]]:
 
 
 def print_quality(results: list[dict]) -> None:
-    by_platform: dict[str, dict[str, float]] = defaultdict(dict)
+    """Per platform and operator (BM_Linear, BM_Conv): geomean and worst of oracle / planned."""
+    by_platform: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for result in results:
         platform, ratios = planner_quality(result)
-        by_platform[platform].update(ratios)
-    for platform, ratios in sorted(by_platform.items()):
         if not ratios:
             print(f"{platform}: no shape has both coexec_oracle and coexec_planned")
-            continue
+        for shape, ratio in ratios.items():
+            by_platform[platform, shape.split("/")[0]][shape] = ratio
+    for (platform, op), ratios in sorted(by_platform.items()):
+        platform = f"{platform} {op}"
         geomean = math.exp(sum(math.log(r) for r in ratios.values()) / len(ratios))
         worst = min(ratios, key=ratios.get)
         print(f"{platform}: oracle/planned geometric mean {geomean:.3f} over {len(ratios)} shapes; "
@@ -136,7 +139,7 @@ def plot_calibration(directory: Path, model_file: Path | None, plots: Path, shap
                 predicted[row["shape_id"], row["side"], int(float(row["n"]))] = predict(
                     ensemble, [float(row[f]) for f in features])
     curves: dict[str, list[dict]] = defaultdict(list)
-    with open(directory / "totals.csv", newline="") as file:
+    with open(directory / "linear_totals.csv", newline="") as file:
         for row in csv.DictReader(file):
             curves[row["shape_id"]].append({k: float(v) if k != "shape_id" else v for k, v in row.items()})
     plots.mkdir(parents=True, exist_ok=True)

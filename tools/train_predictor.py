@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Trains the planner's execution-time predictors from calibration measurements.
 
-Input: a CSV with the header `op,side,shape_id,<feature columns...>,time_us`, one row per
-measurement. Each (op, side) pair, e.g. conv/gpu, gets its own model over the feature columns
-that are filled in for it (ops may use different columns and leave the others empty).
+Input: one or more CSVs (e.g. linear.csv and conv.csv of coexec-calibrate), each with the header
+`op,side,shape_id,<feature columns...>,time_us`, one row per measurement. Each (op, side) pair,
+e.g. conv/gpu, gets its own model over the feature columns that are filled in for it (ops may
+use different columns and leave the others empty); all models go into one model file/header.
 
 Models are tree ensembles fitted to log(time_us), scored on whole held-out shapes (never on rows
 of a shape seen in training), then refitted on all rows and exported as
@@ -368,7 +369,7 @@ def write_predictions(path: Path, groups: list[Group], evaluations: list[Evaluat
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("csv", type=Path, help="calibration measurements")
+    parser.add_argument("csv", type=Path, nargs="+", help="calibration measurements")
     parser.add_argument("--kind", choices=("auto", *KINDS), default="auto",
                         help="ensemble kind; auto picks the lowest held-out MAPE per model")
     parser.add_argument("--model", type=Path, help="write the run-time model file here")
@@ -395,7 +396,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        groups = read_groups(args.csv)
+        groups = [group for path in args.csv for group in read_groups(path)]
+        names = [g.name for g in groups]
+        if len(set(names)) != len(names):
+            raise InputError("an (op, side) pair is in more than one CSV: " + ", ".join(sorted(names)))
         identifiers = [cpp_identifier(g.name) for g in groups]
         if len(set(identifiers)) != len(identifiers):
             raise InputError("model names collide as C++ identifiers: " + ", ".join(identifiers))
@@ -438,11 +442,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print("held out: shapes/rows never seen in training; visits: tree nodes a prediction "
           "walks, mean over rows (the predict cost)")
-    names = [g.name for g in groups]
+    source = " and ".join(path.name for path in args.csv)
     if args.model:
-        args.model.write_text(model_file_text(models, names, args.csv.name))
+        args.model.write_text(model_file_text(models, names, source))
     if args.header:
-        args.header.write_text(header_text(args.name, models, names, spot_checks, args.csv.name))
+        args.header.write_text(header_text(args.name, models, names, spot_checks, source))
     if args.predictions:
         write_predictions(args.predictions, groups, evaluations, final_us)
     return 0

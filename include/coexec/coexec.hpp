@@ -88,5 +88,5 @@
 /// compiled in.
 
 /// @namespace coexec::predict::models
-/// Models compiled into coexec: generated headers per calibrated platform, and shipped_linear()
+/// Models compiled into coexec: generated headers per calibrated platform, and shipped()
 /// to pick the one that fits a device.

@@ -9,6 +9,7 @@
 // 1x1 layers need no separate GEMM path: with the window folded at compile time, igemm is a
 // GEMM whose B operand is read straight from NCHW, which the panel-layout GEMM would first have
 // to transpose.
+#include <array>
 #include <cstddef>
 #include <string>
 #include <type_traits>
@@ -47,6 +48,41 @@ constexpr std::size_t channel_block(const conv2d_shape& s) noexcept {
   return block;
 }
 
+/// How conv_launcher runs a shape on the device: the kernel and its launch geometry. A value
+/// type, so the planner's features can count the work-groups of any block without a launcher.
+struct conv_config {
+  static constexpr std::size_t rows_per_item = 4;  ///< output rows a depthwise work-item slides down
+
+  conv_kernel kernel = conv_kernel::igemm;  ///< which kernel runs the shape
+  std::size_t work_group = 64;  ///< work-items per group (along dimension 0)
+  std::size_t vector_width = 4;  ///< adjacent outputs of a row one work-item computes
+
+  /// 1x1 at stride 1 without padding: the kernel walks the block's pixels as one row.
+  static constexpr bool flat(const conv2d_shape& s) noexcept {
+    return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 && !s.padded();
+  }
+
+  /// The NDRange of a block of `channels` output channels x `rows` output rows of every image.
+  /// Dimension 0: one work-item per vector of VW outputs of a row (of the whole block for a flat
+  /// 1x1 layer, whose pixels are contiguous), times ROWS rows for depthwise.
+  std::array<std::size_t, 3> global_size(const conv2d_shape& s, std::size_t channels, std::size_t rows) const noexcept {
+    const auto vectors = [&](std::size_t width) { return cpu::detail::ceil_div(width, vector_width); };
+    const bool depthwise = kernel == conv_kernel::depthwise;
+    const std::size_t items = depthwise    ? cpu::detail::ceil_div(rows, rows_per_item) * vectors(s.out_width())
+                              : flat(s)    ? vectors(rows * s.out_width())
+                                           : rows * vectors(s.out_width());
+    const std::size_t padded = memory::round_up(items, work_group);
+    if (depthwise) return {padded, s.batch * channels, 1};
+    return {padded, s.batch, cpu::detail::ceil_div(channels, channel_block(s))};
+  }
+
+  /// Work-groups of such a block.
+  std::size_t work_groups(const conv2d_shape& s, std::size_t channels, std::size_t rows) const noexcept {
+    const auto global = global_size(s, channels, rows);
+    return global[0] / work_group * global[1] * global[2];
+  }
+};
+
 /// The operands of one block: x at image 0; w and bias at the block's first channel; y at
 /// y[0][first channel][first row][0], addressed with the given image and channel strides.
 template <class T>
@@ -73,7 +109,7 @@ class conv_launcher {
   /// Builds the kernel for `shape` with `act` and, if `has_bias`, the bias fused in; errc::unsupported
   /// for double on a device without fp64.
   conv_launcher(const runtime::context& ctx, const conv2d_shape& shape, activation act, bool has_bias)
-      : context_(ctx), shape_(shape), kernel_kind_(choose_kernel(shape)), has_bias_(has_bias) {
+      : context_(ctx), shape_(shape), has_bias_(has_bias) {
     if constexpr (std::is_same_v<T, double>)
       if (!ctx.caps().fp64) throw error(errc::unsupported, "device '" + ctx.caps().name + "' has no fp64");
     const conv2d_shape& s = shape_;
@@ -82,11 +118,12 @@ class conv_launcher {
     const auto define = [&](const char* name, std::size_t value) { options += std::string(" -D") + name + "=" + std::to_string(value); };
     define("KH", s.kernel_h), define("KW", s.kernel_w), define("SH", s.stride_h), define("SW", s.stride_w);
     define("DH", s.dilation_h), define("DW", s.dilation_w), define("PADDED", s.padded() ? 1 : 0);
-    vector_width_ = choose_vector_width(ctx, s);
-    work_group_ = ctx.caps().is_cpu || ctx.caps().local_mem_is_global ? cpu_work_group : gpu_work_group;
-    define("WG", work_group_), define("VW", vector_width_);
-    if (kernel_kind_ == conv_kernel::depthwise) {
-      define("ROWS", rows_per_item);
+    config_.kernel = choose_kernel(s);
+    config_.vector_width = choose_vector_width(ctx, s);
+    config_.work_group = ctx.caps().is_cpu || ctx.caps().local_mem_is_global ? cpu_work_group : gpu_work_group;
+    define("WG", config_.work_group), define("VW", config_.vector_width);
+    if (config_.kernel == conv_kernel::depthwise) {
+      define("ROWS", conv_config::rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
     } else {
       define("OB", channel_block(s));
@@ -100,7 +137,8 @@ class conv_launcher {
     return joined;
   }
 
-  conv_kernel kernel() const noexcept { return kernel_kind_; }  ///< which kernel was chosen for the shape
+  conv_kernel kernel() const noexcept { return config_.kernel; }  ///< which kernel was chosen for the shape
+  const conv_config& config() const noexcept { return config_; }  ///< the kernel and launch geometry chosen for the shape
 
   /// Enqueues output channels `channels` x output rows `rows` (both non-empty) of every image
   /// and flushes; wait with `done.wait(event)`.
@@ -133,17 +171,9 @@ class conv_launcher {
     args.size(channels.begin).size(channels.size()).size(rows.begin).size(rows.size());
     done.bind(kernel_, args.next());
 
-    // Work-items along dimension 0: one per vector of VW outputs of a row (of the whole block
-    // for a flat 1x1 layer, whose pixels are contiguous), times ROWS rows for depthwise.
-    const auto vectors = [&](std::size_t width) { return cpu::detail::ceil_div(width, vector_width_); };
-    const std::size_t items = kernel_kind_ == conv_kernel::depthwise ? cpu::detail::ceil_div(rows.size(), rows_per_item) * vectors(s.out_width())
-                              : flat(s)                              ? vectors(plane)
-                                                                     : rows.size() * vectors(s.out_width());
-    const cl::NDRange global =
-        kernel_kind_ == conv_kernel::depthwise
-            ? cl::NDRange(memory::round_up(items, work_group_), s.batch * channels.size(), 1)
-            : cl::NDRange(memory::round_up(items, work_group_), s.batch, cpu::detail::ceil_div(channels.size(), channel_block(s)));
-    return detail::launch(context_, kernel_, global, cl::NDRange(work_group_, 1, 1), "clEnqueueNDRangeKernel(conv)");
+    const auto size = config_.global_size(s, channels.size(), rows.size());
+    return detail::launch(context_, kernel_, cl::NDRange(size[0], size[1], size[2]), cl::NDRange(config_.work_group, 1, 1),
+                          "clEnqueueNDRangeKernel(conv)");
   }
 
  private:
@@ -153,12 +183,6 @@ class conv_launcher {
   // the usual 64-wide groups.
   static constexpr std::size_t cpu_work_group = 4;
   static constexpr std::size_t gpu_work_group = 64;
-  static constexpr std::size_t rows_per_item = 4;
-
-  /// 1x1 at stride 1 without padding: the kernel walks the block's pixels as one row.
-  static constexpr bool flat(const conv2d_shape& s) noexcept {
-    return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 && !s.padded();
-  }
 
   /// Outputs per work-item along a row: on CPU-like devices one SIMD register (the device's
   /// native vector width for T, 8 floats on AVX2, 16 on AVX-512: wider spills the OB
@@ -171,16 +195,14 @@ class conv_launcher {
     ctx.device().getInfo(std::is_same_v<T, float> ? CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT : CL_DEVICE_NATIVE_VECTOR_WIDTH_DOUBLE, &native);
     std::size_t vw = 4;
     while (vw < 16 && vw < native) vw *= 2;
-    const std::size_t width = flat(s) ? s.out_height() * s.out_width() : s.out_width();
+    const std::size_t width = conv_config::flat(s) ? s.out_height() * s.out_width() : s.out_width();
     while (vw > 4 && width <= vw * 3 / 4) vw /= 2;
     return vw;
   }
 
-  std::size_t vector_width_ = 4, work_group_ = gpu_work_group;
-
   runtime::context context_;
   conv2d_shape shape_;
-  conv_kernel kernel_kind_;
+  conv_config config_;
   bool has_bias_;
   cl::Kernel kernel_;
 };

@@ -8,7 +8,9 @@
 //
 //   CpuKernel  cpu::packed_conv (default), or yours:
 //              void operator()(cpu::thread_pool&, const cpu::conv_args<T>&, index_range channels, index_range rows)
-//   Planner    plan::hybrid_search<conv2d_shape> (the oracle over both dimensions), or any type
+//   Planner    plan::predicted<conv2d_shape> (default: predicts both dimensions' times from the
+//              device's trained models or its roofline, then corrects them online),
+//              plan::hybrid_search<conv2d_shape> (the oracle over both dimensions), or any type
 //              with split_plan choose(const conv2d_shape&, Op&), or — channels only — any with
 //              size_t choose(const conv2d_shape&, Op&) such as plan::grid_search<conv2d_shape>
 //
@@ -30,6 +32,7 @@
 #include "coexec/cpu/thread_pool.hpp"
 #include "coexec/gpu/conv.hpp"
 #include "coexec/ops/linear.hpp"
+#include "coexec/plan/predicted.hpp"
 #include "coexec/plan/split_plan.hpp"
 #include "coexec/sync/completion.hpp"
 
@@ -56,7 +59,7 @@ struct conv2d_record : run_record {
   plan::split_dimension dimension = plan::split_dimension::channels;  ///< channels or output rows
 };
 
-template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::hybrid_search<conv2d_shape>>
+template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::predicted<conv2d_shape>>
 /// A 2-D convolution co-executed on the CPU and the device, split along output channels or output
 /// rows as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
 class conv2d {
@@ -140,6 +143,12 @@ class conv2d {
     std::size_t extent(dimension d) const { return op.extent(d); }
     std::size_t split_granule(dimension d) const { return op.split_granule(d); }
     void run(plan::split_plan plan) { op.run(x, y, plan); }
+    const conv2d_record& last_record() const { return op.last_run(); }
+    // How each side would run the call, for planners that predict instead of timing.
+    std::size_t element_size() const { return sizeof(T); }
+    std::size_t cpu_threads() const { return op.pool_->size(); }
+    const gpu::conv_config& device_config() const { return op.launcher_.config(); }
+    const runtime::context& context() const { return op.context_; }
     // The one-dimensional planner interface: a channel split.
     std::size_t columns() const { return extent(dimension::channels); }
     std::size_t split_granule() const { return split_granule(dimension::channels); }

@@ -9,6 +9,11 @@
 // on each side and the endpoints 0 (device only) and N (CPU only) are scored, since tree models
 // are monotone only roughly. About 30 predictions for N = 4096 instead of 514.
 //
+// Operators cut along several dimensions (conv2d: output channels or output rows, as
+// Features::dimensions lists) get that search per dimension, and the plan is the dimension and
+// split with the lower predicted time. Both share one correction per side: a model's bias is
+// the side's, whatever the cut.
+//
 // Plans are cached per shape. observe() (linear calls it after every planned run) learns a
 // per-side correction of the predictions from the measured times (plan/online.hpp) and plans
 // the shape again when a correction moved.
@@ -26,6 +31,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -34,6 +40,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -43,6 +50,7 @@
 #include "coexec/gpu/gemm.hpp"
 #include "coexec/plan/online.hpp"
 #include "coexec/plan/split.hpp"
+#include "coexec/plan/split_plan.hpp"
 #include "coexec/predict/features.hpp"
 #include "coexec/predict/model_file.hpp"
 #include "coexec/predict/models/shipped.hpp"
@@ -261,7 +269,7 @@ class device_model {
   template <class Op>
     requires requires(Op& op) { op.context(); }
   static device_model for_op(Op& op) {
-    if (const auto* shipped = predict::models::shipped_linear(op.context().caps(), op.cpu_threads()))
+    if (const auto* shipped = predict::models::shipped(Features::op, op.context().caps(), op.cpu_threads()))
       return device_model(tree_model<Features>(shipped->cpu, shipped->gpu));
     return device_model(roofline_model<Features>::for_op(op));
   }
@@ -278,45 +286,62 @@ class device_model {
 };
 
 /// Plans splits for shapes `Key` from `Model`'s predictions; a default-constructed planner
-/// gets its model at the first plan from Model::for_op(op).
+/// gets its model at the first plan from Model::for_op(op). Operators cut along one dimension
+/// (linear) get a split; those cut along several (conv2d: channels or rows) get a split_plan,
+/// the best split of each dimension compared on its predicted time.
 template <class Key = gemm_shape, class Model = device_model<typename predict::features_of<Key>::type>>
 class predicted {
  public:
   using features = typename predict::features_of<Key>::type;  ///< the feature set of `Key`'s operator
+  /// True when the operator can be cut along more than one dimension.
+  static constexpr bool multi_dimensional = features::dimensions.size() > 1;
+  /// What choose() returns: a split point, or a split_plan for multi-dimensional operators.
+  using choice = std::conditional_t<multi_dimensional, split_plan, std::size_t>;
 
   predicted() = default;
   /// A planner with a given model and correction options.
   explicit predicted(Model model, correction_options options = {}) : model_(std::move(model)), options_(options) {}
 
-  /// The split for `key`. `op` offers columns(), split_granule() and what features::setup asks.
+  /// The plan for `key`. `op` offers what features::setup asks and, for one-dimensional
+  /// operators, columns() and split_granule(), else extent(split_dimension) and
+  /// split_granule(split_dimension). With run() and last_record() the endpoints are anchored.
   template <class Op>
-  std::size_t choose(const Key& key, Op& op) {
+  choice choose(const Key& key, Op& op) {
     std::lock_guard lock(mutex_);
-    if (auto found = plans_.find(key); found != plans_.end()) return found->second.split;
+    if (auto found = plans_.find(key); found != plans_.end()) return result(found->second.chosen);
     if (!model_) {
       if constexpr (requires { Model::for_op(op); })
         model_.emplace(Model::for_op(op));
       else
         throw error(errc::invalid_argument, "plan::predicted: no model given, and this Model cannot choose one");
     }
-    plan p{features::setup(key, op), op.columns(), op.split_granule(), 0, {}, false};
-    if constexpr (requires { op.run(std::size_t{}); op.last_record(); })
+    plan p{features::setup(key, op)};
+    for (const split_dimension d : features::dimensions) {
+      if constexpr (multi_dimensional)
+        p.extents[index(d)] = {op.extent(d), op.split_granule(d)};
+      else
+        p.extents[index(d)] = {op.columns(), op.split_granule()};
+    }
+    if constexpr (requires { op.last_record(); })
       if (options_.anchor_endpoints) anchor(key, p, op);
     plan_split(key, p);
-    return plans_.emplace(key, p).first->second.split;
+    return result(plans_.emplace(key, p).first->second.chosen);
   }
 
   /// Learns from a planned run of `key` (record: split, cpu_seconds, device_seconds,
-  /// device_exact, as ops::run_record) and plans the shape again when the correction moved.
+  /// device_exact, as ops::run_record, and dimension for multi-dimensional operators) and plans
+  /// the shape again when the correction moved.
   template <class Record>
   void observe(const Key& key, const Record& run) {
     std::lock_guard lock(mutex_);
     auto found = plans_.find(key);
     if (found == plans_.end()) return;
     plan& p = found->second;
-    if (run.split > 0) p.correction.cpu.exact(run.cpu_seconds * 1e6 / predict_us(key, p, predict::side::cpu, run.split), options_);
-    if (run.split < p.columns) {
-      const double ratio = run.device_seconds * 1e6 / predict_us(key, p, predict::side::gpu, run.split);
+    split_plan at{features::dimensions[0], run.split};
+    if constexpr (requires { run.dimension; }) at.dimension = run.dimension;
+    if (run.split > 0) p.correction.cpu.exact(run.cpu_seconds * 1e6 / predict_us(key, p, predict::side::cpu, at), options_);
+    if (run.split < p.extent(at.dimension)) {
+      const double ratio = run.device_seconds * 1e6 / predict_us(key, p, predict::side::gpu, at);
       run.device_exact ? p.correction.gpu.exact(ratio, options_) : p.correction.gpu.upper_bound(ratio, options_);
     }
     if (p.correction.stale(options_)) plan_split(key, p);
@@ -330,11 +355,11 @@ class predicted {
     /// @}
     double total() const noexcept { return std::max(cpu, gpu); }  ///< the co-executed time: the slower side
   };
-  /// Corrected predictions for `key` at `split`; `key` must have been planned (std::out_of_range otherwise).
-  side_seconds estimate(const Key& key, std::size_t split) const {
+  /// Corrected predictions for `key` at `at`; `key` must have been planned (std::out_of_range otherwise).
+  side_seconds estimate(const Key& key, choice at) const {
     std::lock_guard lock(mutex_);
     const plan& p = plans_.at(key);
-    return {corrected_us(key, p, predict::side::cpu, split) * 1e-6, corrected_us(key, p, predict::side::gpu, split) * 1e-6};
+    return {corrected_us(key, p, predict::side::cpu, as_plan(at)) * 1e-6, corrected_us(key, p, predict::side::gpu, as_plan(at)) * 1e-6};
   }
 
   /// Model evaluations so far (planning is meant to need few).
@@ -348,84 +373,103 @@ class predicted {
   }
 
  private:
+  struct extent_granule {
+    std::size_t extent = 0, granule = 1;
+  };
   struct plan {
     typename features::setup_type setup;
-    std::size_t columns, granule;
-    std::size_t split = 0;
-    shape_correction correction;
-    bool placed = false;  ///< split holds a plan
+    std::array<extent_granule, std::size(all_dimensions)> extents{};  // per split_dimension; extent 0: not planned along it
+    split_plan chosen{};
+    shape_correction correction{};  // per side, shared by the dimensions: a bias is the side's, not the cut's
+    bool placed = false;  ///< chosen holds a plan
     // The anchored endpoints as measured: later corrections come from co-executed runs (where
     // the sides slow each other down) and must not talk the plan into a single side that is
     // slower than the other single side really was.
     double measured_device_only_us = std::numeric_limits<double>::quiet_NaN();
     double measured_cpu_only_us = std::numeric_limits<double>::quiet_NaN();
+
+    std::size_t extent(split_dimension d) const { return extents[index(d)].extent; }
   };
 
-  // Uncorrected prediction of side `s` at `split`; a side without columns takes no time.
-  double predict_us(const Key& key, const plan& p, predict::side s, std::size_t split) const {
-    const std::size_t columns = s == predict::side::cpu ? split : p.columns - split;
-    if (columns == 0) return 0;
+  static constexpr std::size_t index(split_dimension d) noexcept { return static_cast<std::size_t>(d); }
+  static choice result(split_plan at) noexcept {
+    if constexpr (multi_dimensional) return at;
+    else return at.split;
+  }
+  static split_plan as_plan(choice at) noexcept {
+    if constexpr (multi_dimensional) return at;
+    else return {features::dimensions[0], at};
+  }
+
+  // Uncorrected prediction of side `s` at `at`; a side without work takes no time.
+  double predict_us(const Key& key, const plan& p, predict::side s, split_plan at) const {
+    const std::size_t count = s == predict::side::cpu ? at.split : p.extent(at.dimension) - at.split;
+    if (count == 0) return 0;
     ++predictions_;
-    return model_->predict_us(s, features::of(s, key, columns, p.setup));
+    if constexpr (multi_dimensional)
+      return model_->predict_us(s, features::of(s, key, at.dimension, count, p.setup));
+    else
+      return model_->predict_us(s, features::of(s, key, count, p.setup));
   }
 
-  double corrected_us(const Key& key, const plan& p, predict::side s, std::size_t split) const {
+  double corrected_us(const Key& key, const plan& p, predict::side s, split_plan at) const {
     const side_correction& c = s == predict::side::cpu ? p.correction.cpu : p.correction.gpu;
-    return c.factor() * predict_us(key, p, s, split);
+    return c.factor() * predict_us(key, p, s, at);
   }
 
-  // Times each side alone (after a warm-up run) and makes its correction exact.
+  // Times each side alone (after a warm-up run) and makes its correction exact. The endpoints
+  // are the same runs whatever the dimension, so the first one's serve.
   template <class Op>
   void anchor(const Key& key, plan& p, Op& op) {
-    for (const std::size_t split : {p.columns, std::size_t{0}}) {
-      op.run(split);
-      op.run(split);
+    const split_dimension d = features::dimensions[0];
+    for (const std::size_t split : {p.extent(d), std::size_t{0}}) {
+      op.run(result({d, split}));
+      op.run(result({d, split}));
       const auto& run = op.last_record();
       const bool device = split == 0;
       const double ratio = (device ? run.device_seconds : run.cpu_seconds) * 1e6 /
-                           predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, split);
+                           predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, {d, split});
       if (!(ratio > 0 && std::isfinite(ratio))) continue;  // nothing measurable: keep the model's word
       (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
       (device ? p.measured_device_only_us : p.measured_cpu_only_us) = run.total_seconds * 1e6;
     }
   }
 
-  void plan_split(const Key& key, plan& p) {
-    // Candidate i is split i * granule, the last one N.
-    const std::size_t last = (p.columns + p.granule - 1) / p.granule;
-    const auto split_of = [&](std::size_t i) { return i == last ? p.columns : i * p.granule; };
-    struct point {
-      std::size_t index;
-      double cpu, gpu;
-    };
-    std::array<point, 80> scored;  // bisection steps (< 64) plus the final candidates
-    std::size_t count = 0;
-    const auto at = [&](std::size_t i) -> const point& {
-      for (std::size_t j = 0; j < count; ++j)
-        if (scored[j].index == i) return scored[j];
-      const std::size_t split = split_of(i);
-      return scored[count++] = {i, corrected_us(key, p, predict::side::cpu, split), corrected_us(key, p, predict::side::gpu, split)};
-    };
-    // Invariant: the CPU is faster at lo (0: it has nothing), not at hi (N: the device has nothing).
+  // Predicted time of `at`, the measured one at an anchored endpoint.
+  double total_us(const Key& key, const plan& p, split_plan at) const {
+    if (at.split == 0 && !std::isnan(p.measured_device_only_us)) return p.measured_device_only_us;
+    if (at.split == p.extent(at.dimension) && !std::isnan(p.measured_cpu_only_us)) return p.measured_cpu_only_us;
+    return std::max(corrected_us(key, p, predict::side::cpu, at), corrected_us(key, p, predict::side::gpu, at));
+  }
+
+  // The best aligned split along `d` and its predicted time.
+  std::pair<split_plan, double> best_along(const Key& key, const plan& p, split_dimension d) const {
+    const auto [extent, granule] = p.extents[index(d)];
+    // Candidate i is split i * granule, the last one the extent.
+    const std::size_t last = (extent + granule - 1) / granule;
+    const auto split_of = [&](std::size_t i) { return split_plan{d, i == last ? extent : i * granule}; };
+    // Invariant: the CPU is faster at lo (0: it has nothing), not at hi (the device has nothing).
     std::size_t lo = 0, hi = last;
     while (hi - lo > 1) {
       const std::size_t mid = lo + (hi - lo) / 2;
-      (at(mid).cpu < at(mid).gpu ? lo : hi) = mid;
+      const split_plan at = split_of(mid);
+      (corrected_us(key, p, predict::side::cpu, at) < corrected_us(key, p, predict::side::gpu, at) ? lo : hi) = mid;
     }
-    std::size_t best = 0;
-    double best_us = std::numeric_limits<double>::infinity();
-    const auto total_us = [&](std::size_t i) {
-      if (i == 0 && !std::isnan(p.measured_device_only_us)) return p.measured_device_only_us;
-      if (i == last && !std::isnan(p.measured_cpu_only_us)) return p.measured_cpu_only_us;
-      const point& q = at(i);
-      return std::max(q.cpu, q.gpu);
-    };
+    // Tree models are monotone only roughly: the crossing's neighbours and both endpoints compete.
+    std::pair<split_plan, double> best{split_of(0), std::numeric_limits<double>::infinity()};
     for (const std::size_t i : {std::size_t{0}, lo == 0 ? 0 : lo - 1, lo, hi, std::min(hi + 1, last), last})
-      if (const double us = total_us(i); us < best_us) best = i, best_us = us;
-    // Re-plans keep the current split unless the new one is clearly better: each move can cost
+      if (const double us = total_us(key, p, split_of(i)); us < best.second) best = {split_of(i), us};
+    return best;
+  }
+
+  void plan_split(const Key& key, plan& p) {
+    std::pair<split_plan, double> best{{}, std::numeric_limits<double>::infinity()};
+    for (const split_dimension d : features::dimensions)
+      if (p.extent(d) > 0)
+        if (auto candidate = best_along(key, p, d); candidate.second < best.second) best = candidate;
+    // Re-plans keep the current plan unless the new one is clearly better: each move can cost
     // more than it saves (on discrete devices it moves weight panels between the sides).
-    const double current_us = total_us(p.split == p.columns ? last : p.split / p.granule);
-    if (!p.placed || best_us < current_us / (1 + options_.replan_change)) p.split = split_of(best);
+    if (!p.placed || best.second < total_us(key, p, p.chosen) / (1 + options_.replan_change)) p.chosen = best.first;
     p.placed = true;
     p.correction.planned();
   }

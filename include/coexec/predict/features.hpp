@@ -1,11 +1,11 @@
 #pragma once
 // Features: what the planner's time predictors see of one side of a co-executed layer.
 //
-// Each operator has a features struct (linear_features here; conv follows the same pattern)
-// with a fixed column order, `names`, shared by tools/calibrate.cpp (its CSV header) and the
-// planner (which maps a trained model's feature names onto these columns). A side's vector
-// holds NaN in the columns that do not apply to it; calibrate writes those cells empty, so the
-// trainer leaves them out of that side's model.
+// Each operator has a features struct (linear_features, conv_features) with a fixed column
+// order, `names`, shared by tools/calibrate.cpp (its CSV header) and the planner (which maps a
+// trained model's feature names onto these columns), and the dimensions its output can be cut
+// along, `dimensions`. A side's vector holds NaN in the columns that do not apply to it;
+// calibrate writes those cells empty, so the trainer leaves them out of that side's model.
 //
 // linear, for the slice of `n` output channels one side computes (y[M, n] = x[M, K] · W[n, K]ᵀ):
 //   m, n, k           the slice's shape
@@ -18,6 +18,16 @@
 //   gpu only:  compute_units, work_groups, waves (= ceil(work_groups / compute_units)), tile_m, tile_n,
 //              family (gpu::gemm_family as a number), dispatch_us (empty-kernel launch and
 //              completion on this device, sync::probe)
+//
+// conv2d, for the slice one side computes along the planned dimension (conv_features):
+//   batch, channels, height, width, out_channels, kernel (taps KH·KW), stride, groups
+//   slice_channels, slice_rows   the side's output channels and output rows (one of them whole)
+//   flops, bytes, intensity      2·batch·slice pixels·channels·patch; the input rows and channels
+//                                the slice reads, its weights and its output, in bytes
+//   critical_flops               as for linear
+//   cpu only:  threads, imbalance (packed_conv's work items per thread: ceil vs even share)
+//   gpu only:  compute_units, work_groups, waves, conv_kernel (gpu::conv_kernel as a number),
+//              work_group, vector_width (gpu::conv_config), dispatch_us
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -31,8 +41,11 @@
 #include <string_view>
 #include <vector>
 
+#include "coexec/cpu/conv.hpp"
 #include "coexec/cpu/gemm.hpp"
+#include "coexec/gpu/conv.hpp"
 #include "coexec/gpu/tuning.hpp"
+#include "coexec/plan/split_plan.hpp"
 #include "coexec/sync/probe.hpp"
 
 namespace coexec::predict {
@@ -94,6 +107,8 @@ struct linear_features {
   using setup_type = linear_setup;  ///< what setup() gathers once per shape
 
   static constexpr std::string_view op = "linear";  ///< prefix of this operator's model names ("linear/cpu", "linear/gpu")
+  /// What a split can cut: output channels only.
+  static constexpr std::array<plan::split_dimension, 1> dimensions{plan::split_dimension::channels};
   /// Column names, as in calibration CSV headers and model files.
   static constexpr std::array<std::string_view, 16> names{
       "m",         "n",           "k",             "flops",       "bytes", "intensity", "critical_flops", "threads",
@@ -165,6 +180,125 @@ struct linear_features {
   static constexpr std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 };
 
+/// What decides a conv2d side's time besides its slice: how each side's kernel would run it.
+/// Gathered once per shape.
+struct conv_setup {
+  std::size_t element_size = sizeof(float);  ///< bytes per element: 4 for float, 8 for double
+  std::size_t cpu_threads = 1;  ///< threads of the CPU side
+  gpu::conv_config device_config;  ///< the kernel and launch geometry the device side uses
+  device_profile device;  ///< the device's width and launch cost
+};
+
+/// The features of one side of an ops::conv2d, in a fixed column order (see the file comment).
+struct conv_features {
+  using shape_type = conv2d_shape;  ///< the key conv plans are cached by
+  using setup_type = conv_setup;  ///< what setup() gathers once per shape
+
+  static constexpr std::string_view op = "conv";  ///< prefix of this operator's model names ("conv/cpu", "conv/gpu")
+  /// What a split can cut: output channels or output rows.
+  static constexpr std::array<plan::split_dimension, 2> dimensions{plan::split_dimension::channels, plan::split_dimension::rows};
+  /// Column names, as in calibration CSV headers and model files.
+  static constexpr std::array<std::string_view, 23> names{
+      "batch",          "channels",  "height",       "width",         "out_channels", "kernel",
+      "stride",         "groups",    "slice_channels", "slice_rows",  "flops",        "bytes",
+      "intensity",      "critical_flops", "threads", "imbalance",     "compute_units", "work_groups",
+      "waves",          "conv_kernel", "work_group", "vector_width",  "dispatch_us"};
+  /// Column indices into a vector, in the order of `names`.
+  enum column : std::size_t {
+    batch, channels, height, width, out_channels, kernel, stride, groups, slice_channels, slice_rows, flops, bytes,
+    intensity, critical_flops, threads, imbalance, compute_units, work_groups, waves, conv_kernel, work_group,
+    vector_width, dispatch_us
+  };
+  using vector = std::array<double, names.size()>;  ///< one side's features; NaN where a column does not apply to that side
+
+  /// Asks `op` how it would run `shape`: op.element_size(), op.cpu_threads(),
+  /// op.device_config() and either op.device_profile() or op.context() (measured once).
+  template <class Op>
+  static conv_setup setup(const conv2d_shape&, Op& op) {
+    conv_setup s{op.element_size(), op.cpu_threads(), op.device_config(), {}};
+    if constexpr (requires { op.device_profile(); })
+      s.device = op.device_profile();
+    else
+      s.device = device_profile::of(op.context());
+    return s;
+  }
+
+  /// Features of `s`'s side computing `count` (> 0) of `shape`'s output channels or rows (as
+  /// `cut` says): the first `count` for the CPU, the last for the device.
+  static vector of(side s, const conv2d_shape& shape, plan::split_dimension cut, std::size_t count, const conv_setup& setup) {
+    constexpr double absent = std::numeric_limits<double>::quiet_NaN();
+    const bool by_channels = cut == plan::split_dimension::channels;
+    const std::size_t extent = by_channels ? shape.out_channels : shape.out_height();
+    const cpu::index_range part = s == side::cpu ? cpu::index_range{0, count} : cpu::index_range{extent - count, extent};
+    const cpu::index_range channel_range = by_channels ? part : cpu::index_range{0, shape.out_channels};
+    const cpu::index_range row_range = by_channels ? cpu::index_range{0, shape.out_height()} : part;
+    vector f;
+    f.fill(absent);
+    f[batch] = double(shape.batch);
+    f[channels] = double(shape.channels);
+    f[height] = double(shape.height);
+    f[width] = double(shape.width);
+    f[out_channels] = double(shape.out_channels);
+    f[kernel] = double(shape.kernel_h * shape.kernel_w);
+    f[stride] = double(shape.stride_h);
+    f[groups] = double(shape.groups);
+    f[slice_channels] = double(channel_range.size());
+    f[slice_rows] = double(row_range.size());
+    const double pixels = double(shape.batch * row_range.size() * shape.out_width());
+    f[flops] = 2 * pixels * f[slice_channels] * double(shape.patch());
+    f[bytes] = double(setup.element_size) * (input_read(shape, channel_range, row_range) +
+                                             f[slice_channels] * double(shape.patch()) + pixels * f[slice_channels]);
+    f[intensity] = f[flops] / f[bytes];
+    if (s == side::cpu) {
+      f[threads] = double(setup.cpu_threads);
+      f[imbalance] = setup.element_size == sizeof(double) ? cpu_imbalance<double>(shape, channel_range, row_range, setup.cpu_threads)
+                                                           : cpu_imbalance<float>(shape, channel_range, row_range, setup.cpu_threads);
+      f[critical_flops] = f[flops] * f[imbalance] / f[threads];
+    } else {
+      const gpu::conv_config& c = setup.device_config;
+      f[compute_units] = setup.device.compute_units;
+      f[work_groups] = double(c.work_groups(shape, channel_range.size(), row_range.size()));
+      f[waves] = std::ceil(f[work_groups] / f[compute_units]);
+      f[critical_flops] = f[waves] * f[flops] / f[work_groups];
+      f[conv_kernel] = double(static_cast<int>(c.kernel));
+      f[work_group] = double(c.work_group);
+      f[vector_width] = double(c.vector_width);
+      f[dispatch_us] = setup.device.dispatch_us;
+    }
+    return f;
+  }
+
+  /// The busiest thread's work over an even share when packed_conv computes the block: it deals
+  /// its work items (depthwise: one per image and channel; im2col: per image, group and pixel
+  /// tile) to threads in contiguous chunks.
+  template <class T>
+  static double cpu_imbalance(const conv2d_shape& s, cpu::index_range channel_range, cpu::index_range row_range,
+                              std::size_t threads) {
+    std::size_t items = s.batch * channel_range.size();
+    if (s.group_channels() != 1) {
+      const std::size_t og = s.group_out_channels();
+      const std::size_t group_count = ceil_div(channel_range.end, og) - channel_range.begin / og;
+      const std::size_t pixels = row_range.size() * s.out_width();
+      const std::size_t tile = cpu::detail::pixel_tile<T>(s, pixels, s.batch * group_count, threads);
+      items = s.batch * group_count * ceil_div(pixels, tile);
+    }
+    return double(ceil_div(items, threads) * threads) / double(items);
+  }
+
+ private:
+  // Input elements the block reads: the input channels of the groups it touches, the input rows
+  // its output rows' windows cover.
+  static double input_read(const conv2d_shape& s, cpu::index_range channel_range, cpu::index_range row_range) {
+    const std::size_t og = s.group_out_channels();
+    const std::size_t group_count = ceil_div(channel_range.end, og) - channel_range.begin / og;
+    const std::size_t window = s.dilation_h * (s.kernel_h - 1) + 1;
+    const std::size_t rows = std::min(s.height, (row_range.size() - 1) * s.stride_h + window);
+    return double(s.batch * group_count * s.group_channels() * rows * s.width);
+  }
+
+  static constexpr std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+};
+
 /// The features struct of the operator whose plans are keyed by `Shape`.
 template <class Shape>
 struct features_of;
@@ -173,6 +307,12 @@ template <>
 /// gemm_shape keys plans of ops::linear.
 struct features_of<gemm_shape> {
   using type = linear_features;  ///< the features of linear
+};
+
+template <>
+/// conv2d_shape keys plans of ops::conv2d.
+struct features_of<conv2d_shape> {
+  using type = conv_features;  ///< the features of conv2d
 };
 
 }  // namespace coexec::predict

@@ -3,7 +3,7 @@
 // are for. A platform's model is trained on one machine; on a similar one (same device kind,
 // compute units and CPU threads) it still ranks splits well, and the planner's online
 // correction absorbs the difference in speed. Add a platform by generating its header and
-// listing it in shipped_linear().
+// listing it in shipped().
 #include <array>
 #include <cstddef>
 #include <span>
@@ -25,6 +25,7 @@ struct model_ref {
 /// Models calibrated on a `pocl-<n>` platform fit PoCL devices of n/2 compute units driven
 /// alongside n/2 CPU threads; those of nvidia fit NVIDIA devices (compute_units 0: any).
 struct shipped_pair {
+  std::string_view op;  ///< the operator: "linear" or "conv"
   std::string_view platform;  ///< the runtime::platform it was calibrated on
   bool nvidia;  ///< true: fits NVIDIA devices; false: fits PoCL devices
   unsigned compute_units;  ///< the device's compute units it fits (0: any)
@@ -40,19 +41,21 @@ struct shipped_pair {
   }
 };
 
-/// The shipped linear models for a device with `caps` whose CPU side runs `cpu_threads`
-/// threads, or nullptr when none fits.
-inline const shipped_pair* shipped_linear(const runtime::capabilities& caps, std::size_t cpu_threads) {
+/// The shipped models of operator `op` ("linear", "conv") for a device with `caps` whose CPU
+/// side runs `cpu_threads` threads, or nullptr when none fits.
+inline const shipped_pair* shipped(std::string_view op, const runtime::capabilities& caps, std::size_t cpu_threads) {
   static constexpr std::array pairs{
-      shipped_pair{"pocl-2", false, 1, 1, {pocl_2::linear_cpu::features, pocl_2::linear_cpu::model},
+      shipped_pair{"linear", "pocl-2", false, 1, 1, {pocl_2::linear_cpu::features, pocl_2::linear_cpu::model},
                    {pocl_2::linear_gpu::features, pocl_2::linear_gpu::model}},
-      shipped_pair{"pocl-16", false, 8, 8, {pocl_16::linear_cpu::features, pocl_16::linear_cpu::model},
+      shipped_pair{"linear", "pocl-16", false, 8, 8, {pocl_16::linear_cpu::features, pocl_16::linear_cpu::model},
                    {pocl_16::linear_gpu::features, pocl_16::linear_gpu::model}},
-      shipped_pair{"nvidia", true, 0, 15, {nvidia::linear_cpu::features, nvidia::linear_cpu::model},
+      shipped_pair{"linear", "nvidia", true, 0, 15, {nvidia::linear_cpu::features, nvidia::linear_cpu::model},
                    {nvidia::linear_gpu::features, nvidia::linear_gpu::model}},
+      shipped_pair{"conv", "pocl-2", false, 1, 1, {pocl_2::conv_cpu::features, pocl_2::conv_cpu::model},
+                   {pocl_2::conv_gpu::features, pocl_2::conv_gpu::model}},
   };
   for (const shipped_pair& pair : pairs)
-    if (pair.fits(caps, cpu_threads)) return &pair;
+    if (pair.op == op && pair.fits(caps, cpu_threads)) return &pair;
   return nullptr;
 }
 

@@ -147,7 +147,8 @@ class conv2d {
     // How each side would run the call, for planners that predict instead of timing.
     std::size_t element_size() const { return sizeof(T); }
     std::size_t cpu_threads() const { return op.pool_->size(); }
-    const gpu::conv_config& device_config() const { return op.launcher_.config(); }
+    // Without a kernel (it failed to build, run_on_cpu) every run is CPU-only: any geometry does.
+    gpu::conv_config device_config() const { return op.launcher_ ? op.launcher_->config() : gpu::conv_config{}; }
     const runtime::context& context() const { return op.context_; }
     // The one-dimensional planner interface: a channel split.
     std::size_t columns() const { return extent(dimension::channels); }

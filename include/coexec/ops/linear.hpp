@@ -98,11 +98,33 @@ class linear {
   /// `split` must be a multiple of split_granule() or N.
   void operator()(const T* x, std::size_t m, T* y, std::size_t split) {
     validate_io(x, m, y);
-    require(split <= n_ && (split % panel_width == 0 || split == n_),
-            "linear: split " + std::to_string(split) + " must be a multiple of " + std::to_string(panel_width) + " or N = " +
-                std::to_string(n_));
+    validate_split(split);
     run(x, m, y, split);
   }
+
+  /// @name The parts of a run, for callers that schedule them themselves
+  /// operator() is enqueue_device_part(), run_cpu_part(), wait_device_part() in a row. A pipeline
+  /// enqueues a layer's device part early instead, behind a gate on the in-order queue, and
+  /// waits for it later. No timings are recorded (last_run() keeps the last operator() call).
+  /// @{
+  /// Enqueues and flushes the device's columns [split, N); returns the event of its last
+  /// command, or a null event when the device has no columns.
+  cl::Event enqueue_device_part(const T* x, std::size_t m, T* y, std::size_t split) {
+    validate_io(x, m, y);
+    validate_split(split);
+    weights_.cover(split);
+    return split < n_ ? enqueue_device(x, m, y, split) : cl::Event();
+  }
+  /// Computes the CPU's columns [0, split) on the pool; returns when they are written.
+  void run_cpu_part(const T* x, std::size_t m, T* y, std::size_t split) {
+    validate_io(x, m, y);
+    validate_split(split);
+    weights_.cover(split);
+    compute_cpu(x, m, y, split);
+  }
+  /// Waits for a device part enqueued last by enqueue_device_part() (`last` is its event).
+  void wait_device_part(const cl::Event& last) const { completion_.wait(last, options_.timeout); }
+  /// @}
 
   /// What the last run measured.
   const run_record& last_run() const noexcept { return last_run_; }
@@ -151,24 +173,32 @@ class linear {
     }
   }
 
+  void validate_split(std::size_t split) const {
+    require(split <= n_ && (split % panel_width == 0 || split == n_),
+            "linear: split " + std::to_string(split) + " must be a multiple of " + std::to_string(panel_width) + " or N = " +
+                std::to_string(n_));
+  }
+
   void run(const T* x, std::size_t m, T* y, std::size_t split) {
     weights_.cover(split);
     last_run_ = co_execute(
         completion_, options_.timeout, split < n_, [&] { return enqueue_device(x, m, y, split); },
-        [&] {
-          cpu::gemm_args<T> args;
-          args.x = x;
-          args.ldx = k_;
-          args.panels = weights_.host_panels();
-          args.weights = raw_weights_.empty() ? nullptr : raw_weights_.data();
-          args.bias = host_bias_.empty() ? nullptr : host_bias_.data();
-          args.y = y;
-          args.ldy = n_;
-          args.shape = shape(m);
-          args.act = options_.act;
-          CpuKernel{}(*pool_, args, 0, split);
-        });
+        [&] { compute_cpu(x, m, y, split); });
     last_run_.split = split;
+  }
+
+  void compute_cpu(const T* x, std::size_t m, T* y, std::size_t split) {
+    cpu::gemm_args<T> args;
+    args.x = x;
+    args.ldx = k_;
+    args.panels = weights_.host_panels();
+    args.weights = raw_weights_.empty() ? nullptr : raw_weights_.data();
+    args.bias = host_bias_.empty() ? nullptr : host_bias_.data();
+    args.y = y;
+    args.ldy = n_;
+    args.shape = shape(m);
+    args.act = options_.act;
+    CpuKernel{}(*pool_, args, 0, split);
   }
 
   cl::Event enqueue_device(const T* x, std::size_t m, T* y, std::size_t split) {

@@ -56,6 +56,7 @@ template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::hyb
 /// rows as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
 class conv2d {
  public:
+  using value_type = T;  ///< the element type of x, y and the weights
   using dimension = plan::split_dimension;  ///< what a split cuts: output channels or output rows
 
   /// `weights` holds W in OIHW order (shape.weight_size() values), `bias` out_channels values or

@@ -51,6 +51,7 @@ template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::gri
 /// output channels as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
 class linear {
  public:
+  using value_type = T;  ///< the element type of x, y and the weights
   static constexpr std::size_t panel_width = memory::panel_width<T>;  ///< columns per packed weight panel, the split granule
 
   /// `weights` holds W[N,K] row-major, `bias` N values or nothing. Both are copied (packed) once.

@@ -12,8 +12,8 @@
 //     --platform  the device and the core split (pocl-<n>: an emulated SoC, see runtime/platform.hpp)
 //     --quick     smaller inputs (MobileNetV2 at 96x96, BERT over 32 tokens) and one timed run: ctest
 //
-// Planning: conv layers use plan::proportional (each side timed once, a few runs per layer, so
-// a whole network plans within seconds); linear layers plan::predicted (the shipped models).
+// Planning: the network builders' default planners (plan::proportional for convolutions,
+// plan::predicted for linears), so that a whole network plans within seconds.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,16 +26,12 @@
 #include <vector>
 
 #include "coexec/pipe/networks.hpp"
-#include "coexec/plan/predicted.hpp"
-#include "coexec/plan/proportional.hpp"
 #include "coexec/runtime/platform.hpp"
 #include "coexec/sync/probe.hpp"
 
 namespace {
 
 using namespace coexec;
-using conv_op = ops::conv2d<float, cpu::packed_conv, plan::proportional<conv2d_shape>>;
-using linear_op = ops::linear<float, cpu::packed_gemm, plan::predicted<gemm_shape>>;
 
 constexpr pipe::mode all_modes[] = {pipe::mode::cpu_only, pipe::mode::device_only, pipe::mode::per_layer, pipe::mode::streamed};
 constexpr double tolerance = 1e-3;  // normwise relative error of float networks computed two ways
@@ -184,11 +180,11 @@ int main(int argc, char** argv) try {
   bool correct = true;
   if (options.net != "bert")
     correct &= run_network("MobileNetV2 " + std::to_string(resolution) + "x" + std::to_string(resolution),
-                           [&](pipeline<float>& net) { pipe::add_mobilenet_v2<conv_op, linear_op>(net, ctx, pool, resolution, 1); },
+                           [&](pipeline<float>& net) { pipe::add_mobilenet_v2(net, ctx, pool, resolution, 1); },
                            ctx, pool, repeats);
   if (options.net != "mbv2")
     correct &= run_network("BERT-base encoder layer, " + std::to_string(tokens) + " tokens",
-                           [&](pipeline<float>& net) { pipe::add_bert_layer<linear_op>(net, ctx, pool, tokens, 2); }, ctx, pool,
+                           [&](pipeline<float>& net) { pipe::add_bert_layer(net, ctx, pool, tokens, 2); }, ctx, pool,
                            repeats);
   std::printf("\n%s\n", correct ? "all outputs match the CPU reference" : "WRONG: an output differs from the CPU reference");
   return correct ? 0 : 1;

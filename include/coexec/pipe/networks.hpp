@@ -6,7 +6,9 @@
 //                 classifier. Any input resolution that is a multiple of 32 (224 is the real one).
 //   BERT-base     one encoder layer: fused QKV projection, 12-head attention, output projection,
 //                 add + layer norm, FFN 768 -> 3072 (gelu) -> 768, add + layer norm.
-// The operator types are parameters, so callers pick the planners (and CPU kernels).
+// The operator types are parameters, so callers pick the planners (and CPU kernels); the
+// defaults plan a whole network within seconds: plan::proportional for the convolutions (each
+// side timed once per layer), plan::predicted (the shipped models) for the linears.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "coexec/pipe/pipeline.hpp"
+#include "coexec/plan/predicted.hpp"
+#include "coexec/plan/proportional.hpp"
 
 namespace coexec::pipe {
 
@@ -46,7 +50,12 @@ class weight_source {
   std::mt19937 rng_;
 };
 
-template <class Conv, class Linear>
+/// The default convolution of network builders: planned by plan::proportional.
+using network_conv2d = ops::conv2d<float, cpu::packed_conv, plan::proportional<conv2d_shape>>;
+/// The default linear of network builders: planned by plan::predicted.
+using network_linear = ops::linear<float, cpu::packed_gemm, plan::predicted<gemm_shape>>;
+
+template <class Conv = network_conv2d, class Linear = network_linear>
 /// Adds MobileNetV2 (torchvision's architecture, see the file comment) for one image of
 /// `resolution` x `resolution` to `net`, which must have no input yet; returns the logits {1, 1000}.
 tensor add_mobilenet_v2(pipeline<float>& net, const runtime::context& ctx, cpu::thread_pool& pool, std::size_t resolution,
@@ -92,7 +101,7 @@ tensor add_mobilenet_v2(pipeline<float>& net, const runtime::context& ctx, cpu::
   return net.add("classifier", std::make_unique<Linear>(ctx, pool, 1000, 1280, w, b), x);
 }
 
-template <class Linear>
+template <class Linear = network_linear>
 /// Adds one BERT-base encoder layer (see the file comment) over `sequence` tokens to `net`, which
 /// must have no input yet; returns its output {sequence, 768}.
 tensor add_bert_layer(pipeline<float>& net, const runtime::context& ctx, cpu::thread_pool& pool, std::size_t sequence,

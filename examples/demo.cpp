@@ -18,10 +18,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <functional>
-#include <iostream>
 #include <map>
+#include <random>
+#include <span>
 #include <string>
 #include <vector>
 

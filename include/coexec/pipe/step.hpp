@@ -27,7 +27,10 @@ inline std::size_t elements(const tensor_shape& shape) {
 /// "1x32x112x112".
 inline std::string to_string(const tensor_shape& shape) {
   std::string text;
-  for (std::size_t d : shape) text += (text.empty() ? "" : "x") + std::to_string(d);
+  for (std::size_t d : shape) {
+    if (!text.empty()) text += 'x';
+    text += std::to_string(d);
+  }
   return text;
 }
 

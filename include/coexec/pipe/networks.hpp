@@ -86,7 +86,8 @@ tensor add_mobilenet_v2(pipeline<float>& net, const runtime::context& ctx, cpu::
   std::size_t block = 0;
   for (const stage& st : stages)
     for (std::size_t i = 0; i < st.n; ++i) {
-      const std::string name = "b" + std::to_string(++block);
+      std::string name = "b";
+      name += std::to_string(++block);
       const std::size_t stride = i == 0 ? st.s : 1, in = channels, hidden = in * st.t;
       tensor h = x;
       if (st.t != 1) h = conv(name + " expand", h, hidden, 1, 1, 1, activation::relu6);

@@ -44,26 +44,28 @@ struct settings {
   bool quick = false;
 };
 
-// The best of repeated runs of one mode, the whole run and each step: on a shared machine the
-// minimum is the time least disturbed by other processes.
+// Times of one mode: the whole run and each step.
 struct timings {
   double total = 0;
   std::vector<double> steps;
 };
 
-double best(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
-
-timings time_mode(pipeline<float>& net, pipe::mode m, int repeats) {
-  std::vector<double> totals;
-  std::vector<std::vector<double>> steps(net.size());
-  for (int r = 0; r < repeats; ++r) {
-    net(m);
-    totals.push_back(net.last_run().seconds);
-    for (std::size_t i = 0; i < net.size(); ++i) steps[i].push_back(net.last_run().steps[i].seconds);
-  }
-  timings t{best(totals), {}};
-  for (const auto& s : steps) t.steps.push_back(best(s));
-  return t;
+// The best of repeated runs of each mode, the whole run and each step. Modes take turns, so
+// that a busy spell of the machine does not fall on one mode; on a shared machine the minimum
+// is the time least disturbed by other processes.
+std::map<pipe::mode, timings> time_modes(pipeline<float>& net, int repeats) {
+  std::map<pipe::mode, timings> best;
+  for (int r = 0; r < repeats; ++r)
+    for (pipe::mode m : all_modes) {
+      net(m);
+      timings& t = best[m];
+      const bool first = r == 0;
+      t.total = first ? net.last_run().seconds : std::min(t.total, net.last_run().seconds);
+      t.steps.resize(net.size());
+      for (std::size_t i = 0; i < net.size(); ++i)
+        t.steps[i] = first ? net.last_run().steps[i].seconds : std::min(t.steps[i], net.last_run().steps[i].seconds);
+    }
+  return best;
 }
 
 // max |a - b| / max |b|: the error relative to the output's scale.
@@ -101,11 +103,11 @@ bool run_network(const std::string& title, const std::function<void(pipeline<flo
   net(pipe::mode::per_layer);  // plans every layer
   const double plan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - plan_start).count();
 
+  std::map<pipe::mode, timings> measured = time_modes(net, repeats);
   bool correct = true;
-  std::map<pipe::mode, timings> measured;
   for (pipe::mode m : all_modes) {
-    measured[m] = time_mode(net, m, repeats);
     if (m == pipe::mode::cpu_only) continue;
+    net(m);
     const double error = relative_error(net.output(), reference);
     const bool ok = error < tolerance;
     correct = correct && ok;

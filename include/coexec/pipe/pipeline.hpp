@@ -161,6 +161,7 @@ class pipeline {
   /// if some layer has no plan yet. Errors propagate as thrown, after the device is idle.
   void operator()(mode m = mode::per_layer) {
     require(!steps_.empty(), "pipeline: no steps");
+    step_seconds_.resize(steps_.size());
     if (m == mode::streamed && !streams()) m = mode::per_layer;
     if (m == mode::streamed)
       for (const entry& e : steps_)
@@ -170,8 +171,7 @@ class pipeline {
         }
     const auto start = clock::now();
     m == mode::streamed ? run_streamed() : run_each(m);
-    record_.mode = m;
-    record_.seconds = seconds_since(start);
+    record(m, seconds_since(start));
   }
 
   /// What the last run did, step by step.
@@ -221,11 +221,10 @@ class pipeline {
   }
 
   void run_each(mode m) {
-    record_.steps.resize(steps_.size());
     for (std::size_t i = 0; i < steps_.size(); ++i) {
       const auto start = clock::now();
       steps_[i].runner->run(m, steps_[i].io);
-      record(i, seconds_since(start));
+      step_seconds_[i] = seconds_since(start);
     }
   }
 
@@ -240,7 +239,6 @@ class pipeline {
       if (i > 0) enqueue_gate(static_cast<std::uint32_t>(i));
       pending[i] = steps_[i].runner->enqueue_device(steps_[i].io);
     };
-    record_.steps.resize(steps_.size());
     try {
       launch(0);
       for (std::size_t i = 0; i < steps_.size(); ++i) {
@@ -249,7 +247,7 @@ class pipeline {
         steps_[i].runner->run_cpu(steps_[i].io);
         if (pending[i]() != nullptr) steps_[i].runner->wait_device(pending[i]);
         ready.raise(static_cast<std::uint32_t>(i + 1));
-        record(i, seconds_since(start));
+        step_seconds_[i] = seconds_since(start);
       }
     } catch (...) {
       ready.abort();  // opens every gate: no kernel is left spinning
@@ -283,10 +281,16 @@ class pipeline {
                   "clEnqueueNDRangeKernel(gate)");
   }
 
-  void record(std::size_t i, double seconds) {
-    const entry& e = steps_[i];
-    record_.steps[i] = {e.name, e.runner->kind(), e.io.output_shape, e.runner->co_executed(), e.runner->split(), seconds,
-                        e.runner->predicted_seconds()};
+  // Described after the run: the strings and predictions stay off the critical path.
+  void record(mode m, double seconds) {
+    record_.mode = m;
+    record_.seconds = seconds;
+    record_.steps.resize(steps_.size());
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      const entry& e = steps_[i];
+      record_.steps[i] = {e.name, e.runner->kind(), e.io.output_shape, e.runner->co_executed(), e.runner->split(),
+                          step_seconds_[i], e.runner->predicted_seconds()};
+    }
   }
 
   runtime::context context_;
@@ -298,6 +302,7 @@ class pipeline {
   std::vector<entry> steps_;
   std::optional<memory::svm_vector<std::uint32_t>> ready_word_;  // the "input ready" flag gates spin on
   cl::Kernel gate_;
+  std::vector<double> step_seconds_;  // of the run in progress
   pipeline_record record_;
 };
 

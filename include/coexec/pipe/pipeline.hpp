@@ -13,9 +13,10 @@
 //
 // Modes (pipe::mode): per_layer runs each layer as its operator() does: enqueue the device part,
 // compute the CPU part, wait; the first per_layer run plans every layer. streamed takes those
-// plans and moves dispatch off the critical path: while step i runs, step i+1's device part is
-// already enqueued behind a gate kernel (kernels/gate.cl) that spins on a host flag in
-// fine-grained SVM; the host raises the flag the moment both halves of step i are done. A
+// plans and moves dispatch off the critical path: before step i ends (see run_streamed), step
+// i+1's device part is enqueued behind a gate kernel (kernels/gate.cl) that spins on a host flag
+// in fine-grained SVM; the host raises the flag the moment both halves of step i are done, and
+// the device starts without a dispatch. A
 // failure raises the flag to sync::abort_value, which opens every gate, and waits for what was
 // enqueued before rethrowing. Devices without SVM atomics, layers that stage their tensors
 // (shared_memory() false) or options.completion = event_polling fall back to per_layer.
@@ -243,9 +244,15 @@ class pipeline {
       launch(0);
       for (std::size_t i = 0; i < steps_.size(); ++i) {
         const auto start = clock::now();
-        if (i + 1 < steps_.size()) launch(i + 1);
+        // Step i+1 is enqueued while the device is idle or busy with step i: before a CPU-only
+        // step (its gate is then spinning by the time the flag rises), after the CPU part of a
+        // co-executed one (the enqueue overlaps what is left of the device part instead of
+        // delaying the CPU part; on a balanced split both end together).
+        const bool device_busy = pending[i]() != nullptr, next = i + 1 < steps_.size();
+        if (next && !device_busy) launch(i + 1);
         steps_[i].runner->run_cpu(steps_[i].io);
-        if (pending[i]() != nullptr) steps_[i].runner->wait_device(pending[i]);
+        if (next && device_busy) launch(i + 1);
+        if (device_busy) steps_[i].runner->wait_device(pending[i]);
         ready.raise(static_cast<std::uint32_t>(i + 1));
         step_seconds_[i] = seconds_since(start);
       }

@@ -39,7 +39,7 @@ enum class mode {
   cpu_only,     ///< every co-executed step entirely on the CPU, one after the other
   device_only,  ///< every co-executed step entirely on the device, one after the other
   per_layer,    ///< planned splits; each step as the operators run it: enqueue, CPU part, wait
-  streamed      ///< planned splits; step i+1's device part enqueued while step i runs, started by a device-side gate
+  streamed      ///< planned splits; step i+1's device part enqueued before step i ends, started by a device-side gate
 };
 
 /// Name of a mode, for reports and benchmark names.

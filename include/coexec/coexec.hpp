@@ -53,6 +53,7 @@
 
 #include "coexec/pipe/cpu_steps.hpp"
 #include "coexec/pipe/layers.hpp"
+#include "coexec/pipe/networks.hpp"
 #include "coexec/pipe/pipeline.hpp"
 #include "coexec/pipe/step.hpp"
 

@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <random>
 #include <span>
 #include <string>
@@ -115,7 +116,7 @@ bool run_network(const std::string& title, const std::function<void(pipeline<flo
   }
   if (!net.streams()) std::printf("(streamed falls back to per_layer here: the device has no SVM atomics)\n");
 
-  std::printf("\n%-18s %-16s %-16s %-12s %9s %9s %8s\n", "layer", "kind", "output", "split", "pred ms", "ms", "speedup");
+  std::printf("\n%-18s %-16s %-16s %-12s %9s %9s %8s\n", "layer", "kind", "output", "split", "pred ms", "meas ms", "speedup");
   const auto& steps = net.last_run().steps;
   for (std::size_t i = 0; i < net.size(); ++i) {
     const double coexec = measured[pipe::mode::per_layer].steps[i];
@@ -131,11 +132,8 @@ bool run_network(const std::string& title, const std::function<void(pipeline<flo
   for (pipe::mode m : all_modes)
     std::printf("  %-10s %9s ms  %5.2fx vs the faster single side\n", pipe::to_string(m), ms(measured[m].total).c_str(),
                 best_single / measured[m].total);
-  const double per_layer_sum = [&] {
-    double sum = 0;
-    for (double s : measured[pipe::mode::per_layer].steps) sum += s;
-    return sum;
-  }();
+  const auto& per_layer_steps = measured[pipe::mode::per_layer].steps;
+  const double per_layer_sum = std::accumulate(per_layer_steps.begin(), per_layer_steps.end(), 0.0);
   std::printf("  streamed overhead per step vs the per_layer steps' sum: %+.1f us; planning %.2f s; all %.1f s\n",
               (measured[pipe::mode::streamed].total - per_layer_sum) * 1e6 / static_cast<double>(net.size()), plan_seconds,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

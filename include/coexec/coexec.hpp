@@ -42,6 +42,7 @@
 #include "coexec/plan/grid_search.hpp"
 #include "coexec/plan/online.hpp"
 #include "coexec/plan/predicted.hpp"
+#include "coexec/plan/proportional.hpp"
 #include "coexec/plan/split.hpp"
 #include "coexec/plan/split_plan.hpp"
 
@@ -49,6 +50,12 @@
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/ops/split_weights.hpp"
+
+#include "coexec/pipe/cpu_steps.hpp"
+#include "coexec/pipe/layers.hpp"
+#include "coexec/pipe/networks.hpp"
+#include "coexec/pipe/pipeline.hpp"
+#include "coexec/pipe/step.hpp"
 
 /// @file
 /// Umbrella header: every public coexec header in one include.
@@ -78,6 +85,13 @@
 
 /// @namespace coexec::ops
 /// Co-executed layers (linear, conv2d) that split their output channels between CPU and device.
+
+/// @namespace coexec::pipe
+/// Layer pipelines: networks of co-executed layers and CPU steps over tensors allocated once,
+/// run per layer or streamed (the next layer's device part enqueued early behind a gate).
+
+/// @namespace coexec::pipe::steps
+/// Ready-made CPU steps: residual add, pooling, softmax, layer norm, attention.
 
 /// @namespace coexec::plan
 /// Choosing the split point: grid search, predicted (model-based) planning, and online

@@ -64,6 +64,7 @@ template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::pre
 /// rows as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
 class conv2d {
  public:
+  using value_type = T;  ///< the element type of x, y and the weights
   using dimension = plan::split_dimension;  ///< what a split cuts: output channels or output rows
 
   /// `weights` holds W in OIHW order (shape.weight_size() values), `bias` out_channels values or
@@ -124,12 +125,34 @@ class conv2d {
   /// the rest. The split must be a multiple of split_granule(dimension) or the extent.
   void operator()(const T* x, T* y, plan::split_plan plan) {
     validate_io(x, y);
-    const std::size_t n = extent(plan.dimension), granule = split_granule(plan.dimension);
-    require(plan.split <= n && (plan.split % granule == 0 || plan.split == n),
-            std::string("conv2d: split ") + std::to_string(plan.split) + " along " + to_string(plan.dimension) +
-                " must be a multiple of " + std::to_string(granule) + " or " + std::to_string(n));
+    validate_plan(plan);
     run(x, y, plan);
   }
+
+  /// @name The parts of a run, for callers that schedule them themselves
+  /// operator() is enqueue_device_part(), run_cpu_part(), wait_device_part() in a row. A pipeline
+  /// enqueues a layer's device part early instead, behind a gate on the in-order queue, and
+  /// waits for it later. No timings are recorded (last_run() keeps the last operator() call).
+  /// @{
+  /// Enqueues and flushes the device's part of `plan`; returns the event of its last command,
+  /// or a null event when the device has nothing to compute.
+  cl::Event enqueue_device_part(const T* x, T* y, plan::split_plan plan) {
+    validate_io(x, y);
+    validate_plan(plan);
+    device_.require_settled();
+    const part_ranges r = ranges(plan);
+    return r.device_part ? enqueue_device(x, y, r.device_channels, r.device_rows) : cl::Event();
+  }
+  /// Computes the CPU's part of `plan` on the pool; returns when it is written.
+  void run_cpu_part(const T* x, T* y, plan::split_plan plan) {
+    validate_io(x, y);
+    validate_plan(plan);
+    const part_ranges r = ranges(plan);
+    compute_on_cpu(x, y, r.cpu_channels, r.cpu_rows);
+  }
+  /// Waits for a device part enqueued last by enqueue_device_part() (`last` is its event).
+  void wait_device_part(const cl::Event& last) const { completion_.wait(last, options_.timeout); }
+  /// @}
 
   /// What the last run measured.
   const conv2d_record& last_run() const noexcept { return last_run_; }
@@ -209,19 +232,42 @@ class conv2d {
     }
   }
 
-  void run(const T* x, T* y, plan::split_plan plan) {
-    if (!launcher_) plan.split = extent(plan.dimension);  // no device kernel: the CPU computes everything
+  void validate_plan(plan::split_plan plan) const {
+    const std::size_t n = extent(plan.dimension), granule = split_granule(plan.dimension);
+    require(plan.split <= n && (plan.split % granule == 0 || plan.split == n),
+            std::string("conv2d: split ") + std::to_string(plan.split) + " along " + to_string(plan.dimension) +
+                " must be a multiple of " + std::to_string(granule) + " or " + std::to_string(n));
+  }
+
+  // What each side computes under a plan.
+  struct part_ranges {
+    cpu::index_range cpu_channels, cpu_rows, device_channels, device_rows;
+    bool device_part;
+  };
+
+  // Without a device kernel (it failed to build, run_on_cpu) the CPU computes everything.
+  plan::split_plan effective(plan::split_plan plan) const {
+    if (!launcher_) plan.split = extent(plan.dimension);
+    return plan;
+  }
+
+  part_ranges ranges(plan::split_plan requested) const {
+    const plan::split_plan plan = effective(requested);
     const bool by_channels = plan.dimension == dimension::channels;
     const cpu::index_range all_channels{0, shape_.out_channels}, all_rows{0, shape_.out_height()};
-    const cpu::index_range cpu_channels = by_channels ? cpu::index_range{0, plan.split} : all_channels;
-    const cpu::index_range cpu_rows = by_channels ? all_rows : cpu::index_range{0, plan.split};
-    const cpu::index_range device_channels = by_channels ? cpu::index_range{plan.split, shape_.out_channels} : all_channels;
-    const cpu::index_range device_rows = by_channels ? all_rows : cpu::index_range{plan.split, shape_.out_height()};
-    const bool device_part = plan.split < extent(plan.dimension);
+    return {by_channels ? cpu::index_range{0, plan.split} : all_channels,
+            by_channels ? all_rows : cpu::index_range{0, plan.split},
+            by_channels ? cpu::index_range{plan.split, shape_.out_channels} : all_channels,
+            by_channels ? all_rows : cpu::index_range{plan.split, shape_.out_height()},
+            plan.split < extent(plan.dimension)};
+  }
 
+  void run(const T* x, T* y, plan::split_plan plan) {
+    plan = effective(plan);
+    const part_ranges r = ranges(plan);
     const run_record timings = co_execute(
-        completion_, device_, options_.timeout, device_part, [&] { return enqueue_device(x, y, device_channels, device_rows); },
-        [&] { compute_on_cpu(x, y, cpu_channels, cpu_rows); }, [&] { compute_on_cpu(x, y, device_channels, device_rows); });
+        completion_, device_, options_.timeout, r.device_part, [&] { return enqueue_device(x, y, r.device_channels, r.device_rows); },
+        [&] { compute_on_cpu(x, y, r.cpu_channels, r.cpu_rows); }, [&] { compute_on_cpu(x, y, r.device_channels, r.device_rows); });
     static_cast<run_record&>(last_run_) = timings;
     last_run_.split = plan.split;
     last_run_.dimension = plan.dimension;

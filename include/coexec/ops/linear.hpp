@@ -57,6 +57,7 @@ template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::gri
 /// output channels as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
 class linear {
  public:
+  using value_type = T;  ///< the element type of x, y and the weights
   static constexpr std::size_t panel_width = memory::panel_width<T>;  ///< columns per packed weight panel, the split granule
 
   /// `weights` holds W[N,K] row-major, `bias` N values or nothing. Both are copied (packed) once.
@@ -110,11 +111,34 @@ class linear {
   /// `split` must be a multiple of split_granule() or N.
   void operator()(const T* x, std::size_t m, T* y, std::size_t split) {
     validate_io(x, m, y);
-    require(split <= n_ && (split % panel_width == 0 || split == n_),
-            "linear: split " + std::to_string(split) + " must be a multiple of " + std::to_string(panel_width) + " or N = " +
-                std::to_string(n_));
+    validate_split(split);
     run(x, m, y, split);
   }
+
+  /// @name The parts of a run, for callers that schedule them themselves
+  /// operator() is enqueue_device_part(), run_cpu_part(), wait_device_part() in a row. A pipeline
+  /// enqueues a layer's device part early instead, behind a gate on the in-order queue, and
+  /// waits for it later. No timings are recorded (last_run() keeps the last operator() call).
+  /// @{
+  /// Enqueues and flushes the device's columns [split, N); returns the event of its last
+  /// command, or a null event when the device has no columns.
+  cl::Event enqueue_device_part(const T* x, std::size_t m, T* y, std::size_t split) {
+    validate_io(x, m, y);
+    validate_split(split);
+    device_.require_settled();
+    weights_.cover(split);
+    return split < n_ ? enqueue_device(x, m, y, split) : cl::Event();
+  }
+  /// Computes the CPU's columns [0, split) on the pool; returns when they are written.
+  void run_cpu_part(const T* x, std::size_t m, T* y, std::size_t split) {
+    validate_io(x, m, y);
+    validate_split(split);
+    weights_.cover(split);
+    compute_on_cpu(x, m, y, 0, split, weights_.host_panels());
+  }
+  /// Waits for a device part enqueued last by enqueue_device_part() (`last` is its event).
+  void wait_device_part(const cl::Event& last) const { completion_.wait(last, options_.timeout); }
+  /// @}
 
   /// What the last run measured.
   const run_record& last_run() const noexcept { return last_run_; }
@@ -162,6 +186,12 @@ class linear {
       require(context_.owns_svm(y, m * n_ * sizeof(T)),
               "linear: y must be an SVM allocation of this operator's context holding M*N = " + std::to_string(m * n_) + " values");
     }
+  }
+
+  void validate_split(std::size_t split) const {
+    require(split <= n_ && (split % panel_width == 0 || split == n_),
+            "linear: split " + std::to_string(split) + " must be a multiple of " + std::to_string(panel_width) + " or N = " +
+                std::to_string(n_));
   }
 
   void run(const T* x, std::size_t m, T* y, std::size_t split) {

@@ -1,0 +1,135 @@
+#pragma once
+// Co-executed operators as pipeline steps. A per_layer run calls the operator as a user would
+// (its planner plans on first use) and remembers the split it ran; a streamed run replays that
+// split through the operator's parts (enqueue_device_part, run_cpu_part, wait_device_part).
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "coexec/error.hpp"
+#include "coexec/ops/conv2d.hpp"
+#include "coexec/ops/linear.hpp"
+#include "coexec/pipe/step.hpp"
+
+namespace coexec::pipe {
+
+/// "cpu", "gpu", or the CPU's share "<prefix><split>/<extent>".
+inline std::string describe_split(const std::string& prefix, std::size_t split, std::size_t extent) {
+  if (split == extent) return "cpu";
+  if (split == 0) return "gpu";
+  return prefix + std::to_string(split) + "/" + std::to_string(extent);
+}
+
+template <class Op>
+/// An ops::linear over an input of shape {..., K}: the leading dimensions are its rows M.
+class linear_step final : public step<typename Op::value_type> {
+ public:
+  using T = typename Op::value_type;  ///< the element type
+
+  /// Takes the operator; `rows` is M of every call.
+  linear_step(std::unique_ptr<Op> op, std::size_t rows) : op_(std::move(op)), rows_(rows) {}
+
+  std::string kind() const override { return "linear " + std::to_string(op_->depth()) + "->" + std::to_string(op_->columns()); }
+  bool co_executed() const override { return true; }
+  bool shared_memory() const override { return op_->shared_memory(); }
+
+  void run(mode m, const step_io<T>& io) override {
+    if (m == mode::cpu_only || m == mode::device_only) {
+      last_ = m == mode::cpu_only ? op_->columns() : 0;
+      (*op_)(io.inputs[0], rows_, io.output, last_);
+      return;
+    }
+    (*op_)(io.inputs[0], rows_, io.output);
+    plan_ = last_ = op_->last_run().split;
+  }
+  bool planned() const override { return plan_.has_value(); }
+  std::string split() const override { return describe_split("ch ", last_, op_->columns()); }
+  double predicted_seconds() const override {
+    if constexpr (requires { op_->planner().estimate(op_->shape(rows_), std::size_t{}).total(); }) {
+      if (plan_) return op_->planner().estimate(op_->shape(rows_), *plan_).total();
+    }
+    return step<T>::predicted_seconds();
+  }
+
+  bool device_part() const override { return plan_ && *plan_ < op_->columns(); }
+  cl::Event enqueue_device(const step_io<T>& io) override {
+    return op_->enqueue_device_part(io.inputs[0], rows_, io.output, planned_split());
+  }
+  void run_cpu(const step_io<T>& io) override {
+    last_ = planned_split();
+    op_->run_cpu_part(io.inputs[0], rows_, io.output, last_);
+  }
+  void wait_device(const cl::Event& last) override { op_->wait_device_part(last); }
+
+ private:
+  std::size_t planned_split() const {
+    if (!plan_) throw error(errc::invalid_argument, "pipeline: " + kind() + " has no plan yet (run it per_layer first)");
+    return *plan_;
+  }
+
+  std::unique_ptr<Op> op_;
+  std::size_t rows_;
+  std::optional<std::size_t> plan_;
+  std::size_t last_ = 0;
+};
+
+template <class Op>
+/// An ops::conv2d over an input of shape {batch, channels, height, width}.
+class conv2d_step final : public step<typename Op::value_type> {
+ public:
+  using T = typename Op::value_type;  ///< the element type
+
+  /// Takes the operator.
+  explicit conv2d_step(std::unique_ptr<Op> op) : op_(std::move(op)) {}
+
+  std::string kind() const override {
+    const conv2d_shape& s = op_->shape();
+    return std::string(s.groups == s.channels && s.groups > 1 ? "dwconv " : "conv ") + std::to_string(s.kernel_h) + "x" +
+           std::to_string(s.kernel_w) + "/" + std::to_string(s.stride_h);
+  }
+  bool co_executed() const override { return true; }
+  bool shared_memory() const override { return op_->shared_memory(); }
+
+  void run(mode m, const step_io<T>& io) override {
+    if (m == mode::cpu_only || m == mode::device_only) {
+      last_ = {plan::split_dimension::channels, m == mode::cpu_only ? op_->shape().out_channels : 0};
+      (*op_)(io.inputs[0], io.output, last_);
+      return;
+    }
+    (*op_)(io.inputs[0], io.output);
+    plan_ = last_ = {op_->last_run().dimension, op_->last_run().split};
+  }
+  bool planned() const override { return plan_.has_value(); }
+  std::string split() const override {
+    return describe_split(last_.dimension == plan::split_dimension::channels ? "ch " : "rows ", last_.split,
+                          op_->extent(last_.dimension));
+  }
+  double predicted_seconds() const override {
+    if constexpr (requires { op_->planner().estimate(op_->shape(), std::size_t{}).total(); }) {
+      if (plan_) return op_->planner().estimate(op_->shape(), plan_->split).total();
+    }
+    return step<T>::predicted_seconds();
+  }
+
+  bool device_part() const override { return plan_ && plan_->split < op_->extent(plan_->dimension); }
+  cl::Event enqueue_device(const step_io<T>& io) override {
+    return op_->enqueue_device_part(io.inputs[0], io.output, planned_split());
+  }
+  void run_cpu(const step_io<T>& io) override {
+    last_ = planned_split();
+    op_->run_cpu_part(io.inputs[0], io.output, last_);
+  }
+  void wait_device(const cl::Event& last) override { op_->wait_device_part(last); }
+
+ private:
+  plan::split_plan planned_split() const {
+    if (!plan_) throw error(errc::invalid_argument, "pipeline: " + kind() + " has no plan yet (run it per_layer first)");
+    return *plan_;
+  }
+
+  std::unique_ptr<Op> op_;
+  std::optional<plan::split_plan> plan_;
+  plan::split_plan last_;
+};
+
+}  // namespace coexec::pipe

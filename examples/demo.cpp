@@ -14,8 +14,8 @@
 //                 PoCL's CPU device (a machine without a GPU), else the default device
 //     --quick     smaller inputs (MobileNetV2 at 96x96, BERT over 32 tokens) and one timed run: ctest
 //
-// Planning: the network builders' default planners (plan::proportional for convolutions,
-// plan::predicted for linears), so that a whole network plans within seconds.
+// Planning: the network builders' default planner, plan::predicted (shipped tree models, else the
+// roofline), anchored on each layer's measured single sides, so a whole network plans within seconds.
 #include <algorithm>
 #include <chrono>
 #include <cmath>

@@ -105,8 +105,8 @@ class conv2d_step final : public step<typename Op::value_type> {
                           op_->extent(last_.dimension));
   }
   double predicted_seconds() const override {
-    if constexpr (requires { op_->planner().estimate(op_->shape(), std::size_t{}).total(); }) {
-      if (plan_) return op_->planner().estimate(op_->shape(), plan_->split).total();
+    if constexpr (requires { op_->planner().estimate(op_->shape(), *plan_).total(); }) {
+      if (plan_) return op_->planner().estimate(op_->shape(), *plan_).total();
     }
     return step<T>::predicted_seconds();
   }

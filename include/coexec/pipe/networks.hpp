@@ -7,8 +7,8 @@
 //   BERT-base     one encoder layer: fused QKV projection, 12-head attention, output projection,
 //                 add + layer norm, FFN 768 -> 3072 (gelu) -> 768, add + layer norm.
 // The operator types are parameters, so callers pick the planners (and CPU kernels); the
-// defaults plan a whole network within seconds: plan::proportional for the convolutions (each
-// side timed once per layer), plan::predicted (the shipped models) for the linears.
+// defaults plan with plan::predicted (shipped models, else the roofline), a whole network within
+// seconds.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +19,6 @@
 
 #include "coexec/pipe/pipeline.hpp"
 #include "coexec/plan/predicted.hpp"
-#include "coexec/plan/proportional.hpp"
 
 namespace coexec::pipe {
 
@@ -50,9 +49,9 @@ class weight_source {
   std::mt19937 rng_;
 };
 
-/// The default convolution of network builders: planned by plan::proportional.
-using network_conv2d = ops::conv2d<float, cpu::packed_conv, plan::proportional<conv2d_shape>>;
-/// The default linear of network builders: planned by plan::predicted.
+/// The default convolution of network builders: conv2d's own default, planned by plan::predicted.
+using network_conv2d = ops::conv2d<float>;
+/// The default linear of network builders: planned by plan::predicted (linear's own default is the oracle).
 using network_linear = ops::linear<float, cpu::packed_gemm, plan::predicted<gemm_shape>>;
 
 template <class Conv = network_conv2d, class Linear = network_linear>

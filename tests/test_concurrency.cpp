@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -69,12 +71,27 @@ struct linear_worker {
   std::size_t failures = 0;
 };
 
+// Runs `body` on a new thread; an exception becomes `error`, for the main thread to check.
+std::thread checked_thread(std::string& error, std::function<void()> body) {
+  return std::thread([&error, body = std::move(body)] {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+}
+
 void run_threads(std::deque<linear_worker>& workers, const std::vector<runtime::context>& contexts) {
   std::vector<std::thread> threads;
+  std::vector<std::string> errors(workers.size());
   for (std::size_t i = 0; i < workers.size(); ++i)
-    threads.emplace_back([&, i] { workers[i](contexts[i % contexts.size()]); });
+    threads.push_back(checked_thread(errors[i], [&, i] { workers[i](contexts[i % contexts.size()]); }));
   for (auto& t : threads) t.join();
-  for (const auto& w : workers) CHECK_EQ(w.failures, 0u);
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    CHECK_EQ(errors[i], "");
+    CHECK_EQ(workers[i].failures, 0u);
+  }
 }
 
 }  // namespace
@@ -110,15 +127,16 @@ TEST_CASE("two contexts used at once from two threads") {
 
 TEST_CASE("conv2d layers of two contexts from two threads while the main thread builds programs") {
   const std::vector<runtime::context> contexts{test::make_context(), test::make_context()};
-  const conv2d_shape s{.channels = 4, .height = 7, .width = 6, .out_channels = 12, .kernel_h = 3, .kernel_w = 3,
+  const conv2d_shape s{.channels = 4, .height = 7, .width = 6, .out_channels = 20, .kernel_h = 3, .kernel_w = 3,
                        .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1};
   std::mt19937 rng(400);
   const auto w = test::random_values<float>(s.weight_size(), rng), xs = test::random_values<float>(s.input_size(), rng);
   std::size_t failures[2] = {0, 0};
   std::vector<float> results[2];
+  std::string errors[2];
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < 2; ++t)
-    threads.emplace_back([&, t] {
+    threads.push_back(checked_thread(errors[t], [&, t] {
       cpu::thread_pool pool(1);
       ops::conv2d<float> layer(contexts[t], pool, s, w);
       memory::io_buffer<float> x(contexts[t], s.input_size(), layer.shared_memory()),
@@ -130,12 +148,14 @@ TEST_CASE("conv2d layers of two contexts from two threads while the main thread 
         if (call == 0) results[t].assign(y.data(), y.data() + s.output_size());
         for (std::size_t i = 0; i < s.output_size(); ++i) failures[t] += std::abs(y.data()[i] - results[t][i]) > 1e-4f;
       }
-    });
+    }));
   // Meanwhile the program caches of both contexts are filled from this thread too.
   for (const auto& ctx : contexts) (void)ctx.program("__kernel void concurrency_probe(__global int* p) { p[0] = 1; }");
   for (auto& t : threads) t.join();
-  CHECK_EQ(failures[0], 0u);
-  CHECK_EQ(failures[1], 0u);
+  for (std::size_t t = 0; t < 2; ++t) {
+    CHECK_EQ(errors[t], "");
+    CHECK_EQ(failures[t], 0u);
+  }
   // The first call of each thread against the double reference (later calls matched it).
   for (const auto& y : results) test::check_conv(s, xs.data(), w.data(), static_cast<const float*>(nullptr), y.data(), activation::none);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "conv_reference.hpp"
@@ -44,7 +45,8 @@ TEST_CASE("small kernels: every GEMM family and activation on staged buffers, de
   for (gemm_family family : {gemm_family::local, gemm_family::register_blocked, gemm_family::gemv})
     for (const gemm_shape& s : shapes) {
       const activation act = acts[variant++ % std::size(acts)];
-      CAPTURE(gpu::to_string(family));
+      const std::string family_name = gpu::to_string(family);
+      CAPTURE(family_name);
       CAPTURE(s.m);
       CAPTURE(s.n);
       CAPTURE(s.k);

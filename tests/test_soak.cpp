@@ -20,6 +20,7 @@
 #include "coexec/memory/io_buffer.hpp"
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
+#include "linear_reference.hpp"
 #include "support.hpp"
 
 using namespace coexec;

@@ -54,6 +54,9 @@ struct conv2d_record : run_record {
 template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::hybrid_search<conv2d_shape>>
 /// A 2-D convolution co-executed on the CPU and the device, split along output channels or output
 /// rows as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
+///
+/// Thread safety: as ops::linear, one operator serves one thread at a time; operators of several
+/// threads may share a context and a thread pool.
 class conv2d {
  public:
   using dimension = plan::split_dimension;  ///< what a split cuts: output channels or output rows

@@ -133,7 +133,9 @@ void coexec_conv_igemm(COEXEC_CONV_ARGS) {
 #endif
   const uint vectors = (width + VW - 1) / VW, items = rows * vectors;
   const uint item = min((uint)get_global_id(0), items - 1);  // surplus work-items redo the last
-  const uint row = item / vectors, ow0 = item % vectors * VW;
+  // Remainders as a subtraction: LLVM turns a / b with a % b into a `freeze`, which oclgrind's
+  // uninitialized-value checker cannot execute (scripts/ci_reliability.sh oclgrind).
+  const uint row = item / vectors, ow0 = (item - row * vectors) * VW;
   const uint n = get_global_id(1), ob = get_global_id(2) * OB;
   const uint group = (o_begin + ob) / OG;  // OB divides OG: a block never straddles groups
   const int ih0 = (int)((oh_begin + row) * SH) - (int)PT, iw0 = (int)(ow0 * SW) - (int)PL;
@@ -210,8 +212,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
   const uint vectors = (OW + VW - 1) / VW, items = (oh_count + ROWS - 1) / ROWS * vectors;
   const uint item = min((uint)get_global_id(0), items - 1);  // surplus work-items redo the last
-  const uint ow0 = item % vectors * VW, row0 = item / vectors * ROWS;  // row0 relative to oh_begin
-  const uint n = get_global_id(1) / o_count, ob = get_global_id(1) % o_count;
+  // Remainders as a subtraction (see coexec_conv_igemm).
+  const uint row_block = item / vectors, ow0 = (item - row_block * vectors) * VW, row0 = row_block * ROWS;  // row0 relative to oh_begin
+  const uint n = get_global_id(1) / o_count, ob = get_global_id(1) - n * o_count;
   __global const T* in = x + x_offset + (n * C + (o_begin + ob) / OG) * (H * W);
   T tap[KH * KW];
 #pragma unroll

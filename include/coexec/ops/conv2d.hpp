@@ -62,6 +62,9 @@ struct conv2d_record : run_record {
 template <class T, class CpuKernel = cpu::packed_conv, class Planner = plan::predicted<conv2d_shape>>
 /// A 2-D convolution co-executed on the CPU and the device, split along output channels or output
 /// rows as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
+///
+/// Thread safety: as ops::linear, one operator serves one thread at a time; operators of several
+/// threads may share a context and a thread pool.
 class conv2d {
  public:
   using value_type = T;  ///< the element type of x, y and the weights

@@ -55,6 +55,10 @@ struct linear_options {
 template <class T, class CpuKernel = cpu::packed_gemm, class Planner = plan::grid_search<gemm_shape>>
 /// A dense layer y = act(x W^T + bias) co-executed on the CPU and the device, split along
 /// output channels as the Planner chooses; CpuKernel computes the CPU's part (see the file comment).
+///
+/// Thread safety: one operator serves one thread at a time (each call updates its completion
+/// epoch, staging buffers, planner and last_run()). Give each thread its own operator; those may
+/// share a context and a thread pool (a shared pool runs their CPU parts one after another).
 class linear {
  public:
   using value_type = T;  ///< the element type of x, y and the weights

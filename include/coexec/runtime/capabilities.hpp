@@ -124,8 +124,11 @@ inline capabilities query_capabilities(const cl::Device& device) {
   caps.svm_atomics = (svm & CL_DEVICE_SVM_ATOMICS) != 0;
 
   // Newest accepted OpenCL C: the 3.0 query lists every version, older devices report one.
+  // Only 3.0 devices are asked the 3.0 queries: an older one may answer them anyway (Oclgrind
+  // 21.10, an OpenCL 1.2 device, lists OpenCL C 3.0, which its compiler then rejects).
+  const bool opencl_3 = detail::parse_version(caps.device_version, "OpenCL ").first >= 3;
   std::vector<cl_name_version> versions;
-  if (device.getInfo(CL_DEVICE_OPENCL_C_ALL_VERSIONS, &versions) == CL_SUCCESS && !versions.empty()) {
+  if (opencl_3 && device.getInfo(CL_DEVICE_OPENCL_C_ALL_VERSIONS, &versions) == CL_SUCCESS && !versions.empty()) {
     cl_version newest = 0;
     for (const auto& v : versions) newest = std::max(newest, v.version);
     caps.opencl_c_major = static_cast<int>(CL_VERSION_MAJOR(newest));
@@ -135,7 +138,7 @@ inline capabilities query_capabilities(const cl::Device& device) {
         detail::parse_version(device_info<CL_DEVICE_OPENCL_C_VERSION>(device, std::string{}), "OpenCL C ");
   }
   std::vector<cl_name_version> features;
-  if (device.getInfo(CL_DEVICE_OPENCL_C_FEATURES, &features) == CL_SUCCESS)
+  if (opencl_3 && device.getInfo(CL_DEVICE_OPENCL_C_FEATURES, &features) == CL_SUCCESS)
     for (const auto& f : features) caps.opencl_c_features.emplace_back(f.name);
 
   const auto extensions = device_info<CL_DEVICE_EXTENSIONS>(device, std::string{});

@@ -19,6 +19,7 @@ namespace coexec::sync {
 
 /// Tells the host when a kernel launch finished, by an SVM counter the kernel bumps or, where the
 /// device lacks fine-grained SVM atomics, by polling the launch's event. See the file comment for usage.
+/// One thread at a time: bind() and wait() share the epoch of the launch in flight.
 class completion {
  public:
   /// How completion is detected.

@@ -42,7 +42,6 @@
 #include "coexec/plan/grid_search.hpp"
 #include "coexec/plan/online.hpp"
 #include "coexec/plan/predicted.hpp"
-#include "coexec/plan/proportional.hpp"
 #include "coexec/plan/split.hpp"
 #include "coexec/plan/split_plan.hpp"
 

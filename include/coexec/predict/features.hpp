@@ -90,6 +90,15 @@ struct device_profile {
     if (auto found = known.find(key); found != known.end()) return found->second;
     return known[key] = measure(ctx);
   }
+
+  /// `op`'s own op.device_profile() where it has one (tests, models of other devices), else of(op.context()).
+  template <class Op>
+  static device_profile for_op(Op& op) {
+    if constexpr (requires { op.device_profile(); })
+      return op.device_profile();
+    else
+      return of(op.context());
+  }
 };
 
 /// What decides a linear side's time besides its slice: how each side's kernel would run it.
@@ -124,12 +133,7 @@ struct linear_features {
   /// op.device_config() and either op.device_profile() or op.context() (measured once).
   template <class Op>
   static linear_setup setup(const gemm_shape&, Op& op) {
-    linear_setup s{op.element_size(), op.cpu_threads(), op.device_config(), {}};
-    if constexpr (requires { op.device_profile(); })
-      s.device = op.device_profile();
-    else
-      s.device = device_profile::of(op.context());
-    return s;
+    return {op.element_size(), op.cpu_threads(), op.device_config(), device_profile::for_op(op)};
   }
 
   /// Features of `s`'s side computing `columns` (> 0) output channels of `shape`.
@@ -215,12 +219,7 @@ struct conv_features {
   /// op.device_config() and either op.device_profile() or op.context() (measured once).
   template <class Op>
   static conv_setup setup(const conv2d_shape&, Op& op) {
-    conv_setup s{op.element_size(), op.cpu_threads(), op.device_config(), {}};
-    if constexpr (requires { op.device_profile(); })
-      s.device = op.device_profile();
-    else
-      s.device = device_profile::of(op.context());
-    return s;
+    return {op.element_size(), op.cpu_threads(), op.device_config(), device_profile::for_op(op)};
   }
 
   /// Features of `s`'s side computing `count` (> 0) of `shape`'s output channels or rows (as

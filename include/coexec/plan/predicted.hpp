@@ -444,7 +444,8 @@ class predicted {
 
   // The best aligned split along `d` and its predicted time.
   std::pair<split_plan, double> best_along(const Key& key, const plan& p, split_dimension d) const {
-    const auto [extent, granule] = p.extents[index(d)];
+    // Not a structured binding: lambdas capture those only from clang 16 on.
+    const std::size_t extent = p.extents[index(d)].extent, granule = p.extents[index(d)].granule;
     // Candidate i is split i * granule, the last one the extent.
     const std::size_t last = (extent + granule - 1) / granule;
     const auto split_of = [&](std::size_t i) { return split_plan{d, i == last ? extent : i * granule}; };

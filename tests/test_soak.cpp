@@ -20,6 +20,7 @@
 #include "coexec/memory/io_buffer.hpp"
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
+#include "conv_reference.hpp"
 #include "linear_reference.hpp"
 #include "support.hpp"
 
@@ -39,16 +40,6 @@ std::size_t resident_bytes() {
   return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
-// The expected outputs and, per output, the tolerance: worst-case rounding of the dot product
-// (2 (terms + 2) eps (sum |terms| + 1), as in tests/linear_reference.hpp).
-struct expectation {
-  std::vector<double> value, tolerance;
-  void add(double sum, double magnitude, std::size_t terms, activation act) {
-    value.push_back(apply(act, sum));
-    tolerance.push_back(2.0 * double(terms + 2) * std::numeric_limits<float>::epsilon() * (magnitude + 1.0));
-  }
-};
-
 // One layer with its buffers and reference; call() runs it once at a random plan and returns
 // how many outputs were wrong.
 struct soak_case {
@@ -59,10 +50,10 @@ struct soak_case {
  protected:
   std::size_t wrong(const float* y) const {
     std::size_t bad = 0;
-    for (std::size_t i = 0; i < expected.value.size(); ++i) bad += !(std::abs(double(y[i]) - expected.value[i]) <= expected.tolerance[i]);
+    for (std::size_t i = 0; i < expected.size(); ++i) bad += !expected[i].admits(double(y[i]));
     return bad;
   }
-  expectation expected;
+  std::vector<test::expected_value> expected;  // per output, in y's order
 };
 
 // A random split point along an extent: a multiple of the granule, or the extent itself.
@@ -79,15 +70,7 @@ struct linear_case : soak_case {
     name = "linear " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
     std::copy(xs.begin(), xs.end(), x.data());
     for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j < n; ++j) {
-        double sum = b[j], magnitude = std::abs(double(b[j]));
-        for (std::size_t kk = 0; kk < k; ++kk) {
-          const double term = double(xs[i * k + kk]) * double(w[j * k + kk]);
-          sum += term;
-          magnitude += std::abs(term);
-        }
-        expected.add(sum, magnitude, k, options.act);
-      }
+      for (std::size_t j = 0; j < n; ++j) expected.push_back(test::linear_expected(xs.data(), w.data(), b.data(), k, i, j, options.act));
   }
 
   std::size_t call(std::mt19937& rng) override {
@@ -116,22 +99,8 @@ struct conv_case : soak_case {
     for (std::size_t img = 0; img < s.batch; ++img)
       for (std::size_t o = 0; o < s.out_channels; ++o)
         for (std::size_t i = 0; i < s.out_height(); ++i)
-          for (std::size_t j = 0; j < s.out_width(); ++j) {
-            const std::size_t g = o / s.group_out_channels();
-            double sum = b[o], magnitude = std::abs(double(b[o]));
-            for (std::size_t c = 0; c < s.group_channels(); ++c)
-              for (std::size_t kh = 0; kh < s.kernel_h; ++kh)
-                for (std::size_t kw = 0; kw < s.kernel_w; ++kw) {
-                  const long ih = long(i * s.stride_h + kh * s.dilation_h) - long(s.pad_top);
-                  const long iw = long(j * s.stride_w + kw * s.dilation_w) - long(s.pad_left);
-                  if (ih < 0 || iw < 0 || ih >= long(s.height) || iw >= long(s.width)) continue;
-                  const double term = double(w[((o * s.group_channels() + c) * s.kernel_h + kh) * s.kernel_w + kw]) *
-                                      double(xs[((img * s.channels + g * s.group_channels() + c) * s.height + ih) * s.width + iw]);
-                  sum += term;
-                  magnitude += std::abs(term);
-                }
-            expected.add(sum, magnitude, s.patch(), options.act);
-          }
+          for (std::size_t j = 0; j < s.out_width(); ++j)
+            expected.push_back(test::conv_expected(s, xs.data(), w.data(), b.data(), img, o, i, j, options.act));
   }
 
   std::size_t call(std::mt19937& rng) override {

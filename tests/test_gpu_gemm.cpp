@@ -14,6 +14,7 @@
 #include "coexec/gpu/gemm.hpp"
 #include "coexec/gpu/tuning.hpp"
 #include "coexec/memory/svm_vector.hpp"
+#include "small_tiles.hpp"
 #include "support.hpp"
 
 using namespace coexec;
@@ -24,18 +25,6 @@ namespace {
 
 constexpr activation all_activations[] = {activation::none, activation::relu, activation::relu6, activation::gelu};
 constexpr gemm_family all_families[] = {gemm_family::local, gemm_family::register_blocked, gemm_family::gemv};
-
-/// Small tiles, so modest shapes already cover several work-groups and every kind of edge.
-template <class T>
-gemm_config test_config(gemm_family family) {
-  constexpr unsigned nr = memory::panel_width<T>;
-  switch (family) {
-    case gemm_family::local: return gemm_config::local(16, 2 * nr, 8, 4, 8, 4);
-    case gemm_family::register_blocked: return gemm_config::register_blocked(9, 2 * nr, 3, nr / 2);
-    case gemm_family::gemv: return gemm_config::gemv(4, nr, 4, 8);
-  }
-  return {};
-}
 
 /// COEXEC_TEST_SEED reproduces a failing run; otherwise every run draws new data.
 std::uint64_t test_seed() {
@@ -141,7 +130,7 @@ TEST_CASE_TEMPLATE("gpu gemm: every family, odd shapes, slices at panel offsets"
   for (gemm_family family : all_families) {
     const std::string family_name = gpu::to_string(family);
     CAPTURE(family_name);
-    gpu::gemm_launcher<T> launcher(ctx, test_config<T>(family), activation::gelu, true);
+    gpu::gemm_launcher<T> launcher(ctx, test::small_tiles<T>(family), activation::gelu, true);
     for (std::size_t i = 0; i < std::size(shapes); ++i) {
       const gemm_shape s = shapes[i];
       CAPTURE(s.m);
@@ -172,7 +161,7 @@ TEST_CASE_TEMPLATE("gpu gemm: every activation, with and without bias", T, float
     CAPTURE(family_name);
     CAPTURE(kernel_code(act));
     CAPTURE(with_bias);
-    gpu::gemm_launcher<T> launcher(ctx, test_config<T>(all_families[variant % 3]), act, with_bias);
+    gpu::gemm_launcher<T> launcher(ctx, test::small_tiles<T>(all_families[variant % 3]), act, with_bias);
     run_slice(launcher, l, 0, l.shape.n, act, with_bias, done);
   }
 }
@@ -202,7 +191,7 @@ TEST_CASE_TEMPLATE("gpu gemm: cl::Buffer operands (discrete GPU path)", T, float
     const std::string family_name = gpu::to_string(family);
     CAPTURE(family_name);
     std::fill(y.begin(), y.end(), T(-7));
-    gpu::gemm_launcher<T> launcher(ctx, test_config<T>(family), activation::relu, true);
+    gpu::gemm_launcher<T> launcher(ctx, test::small_tiles<T>(family), activation::relu, true);
     sync::completion done(ctx, sync::completion::mode::event_polling);
     gpu::gemm_operands<T> ops{{x_dev}, s.k, {w_dev, margin}, {bias_dev}, {y_dev}, count};
     done.wait(launcher.enqueue(ops, {s.m, count, s.k}, done));
@@ -224,7 +213,7 @@ TEST_CASE("gpu gemm: an empty slice launches nothing and is complete at once") {
   auto ctx = test::make_context();
   std::mt19937_64 rng(1);
   layer<float> l(ctx, {3, 20, 5}, rng);
-  gpu::gemm_launcher<float> launcher(ctx, test_config<float>(gemm_family::register_blocked), activation::none, false);
+  gpu::gemm_launcher<float> launcher(ctx, test::small_tiles<float>(gemm_family::register_blocked), activation::none, false);
   for (auto mode : {sync::completion::mode::svm_counter, sync::completion::mode::event_polling}) {
     sync::completion done(ctx, mode);
     const cl::Event event = launcher.enqueue(l.slice(16, false), {3, 0, 5}, done);
@@ -239,7 +228,7 @@ TEST_CASE("gpu gemm: bad arguments are coexec::error") {
   std::mt19937_64 rng(2);
   layer<float> l(ctx, {4, 40, 8}, rng);
   sync::completion done(ctx);
-  const auto config = test_config<float>(gemm_family::register_blocked);
+  const auto config = test::small_tiles<float>(gemm_family::register_blocked);
   gpu::gemm_launcher<float> launcher(ctx, config, activation::none, false);
   auto ops = l.slice(0, false);
   const gemm_shape whole{4, 40, 8};

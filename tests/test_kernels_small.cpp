@@ -14,26 +14,11 @@
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "linear_reference.hpp"
+#include "small_tiles.hpp"
 #include "support.hpp"
 
 using namespace coexec;
-using gpu::gemm_config;
 using gpu::gemm_family;
-
-namespace {
-
-// Tiles smaller than the shapes below, so every launch has several work-groups and ragged edges.
-gemm_config small_config(gemm_family family) {
-  constexpr unsigned nr = memory::panel_width<float>;
-  switch (family) {
-    case gemm_family::local: return gemm_config::local(16, 2 * nr, 8, 4, 8, 4);
-    case gemm_family::register_blocked: return gemm_config::register_blocked(9, 2 * nr, 3, nr / 2);
-    case gemm_family::gemv: return gemm_config::gemv(4, nr, 4, 8);
-  }
-  return {};
-}
-
-}  // namespace
 
 TEST_CASE("small kernels: every GEMM family and activation on staged buffers, device slice at a panel offset") {
   auto ctx = test::make_context();
@@ -61,7 +46,7 @@ TEST_CASE("small kernels: every GEMM family and activation on staged buffers, de
       gpu::write_rows(ctx, x_dev, 0, x.data(), s.m, s.k, s.k);
       gpu::write_rows(ctx, w_dev, 0, packed.data() + first * s.k, 1, slice, slice);
       gpu::write_rows(ctx, bias_dev, 0, bias.data() + first, 1, count, count);
-      gpu::gemm_launcher<float> launcher(ctx, small_config(family), act, true);
+      gpu::gemm_launcher<float> launcher(ctx, test::small_tiles<float>(family), act, true);
       sync::completion done(ctx, sync::completion::mode::event_polling);
       gpu::gemm_operands<float> ops{{x_dev}, s.k, {w_dev}, {bias_dev}, {y_dev}, count};
       done.wait(launcher.enqueue(ops, {s.m, count, s.k}, done));

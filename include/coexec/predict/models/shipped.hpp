@@ -53,6 +53,10 @@ inline const shipped_pair* shipped(std::string_view op, const runtime::capabilit
                    {nvidia::linear_gpu::features, nvidia::linear_gpu::model}},
       shipped_pair{"conv", "pocl-2", false, 1, 1, {pocl_2::conv_cpu::features, pocl_2::conv_cpu::model},
                    {pocl_2::conv_gpu::features, pocl_2::conv_gpu::model}},
+      shipped_pair{"conv", "pocl-16", false, 8, 8, {pocl_16::conv_cpu::features, pocl_16::conv_cpu::model},
+                   {pocl_16::conv_gpu::features, pocl_16::conv_gpu::model}},
+      shipped_pair{"conv", "nvidia", true, 0, 15, {nvidia::conv_cpu::features, nvidia::conv_cpu::model},
+                   {nvidia::conv_gpu::features, nvidia::conv_gpu::model}},
   };
   for (const shipped_pair& pair : pairs)
     if (pair.op == op && pair.fits(caps, cpu_threads)) return &pair;

@@ -91,6 +91,21 @@ struct conv_case {
   }
 };
 
+// Plans a fixed split (`Choice`: a split, or a split_plan for conv2d) and counts the runs it observes.
+template <class Choice>
+struct counting_planner {
+  Choice plan{};
+  int observed = 0;
+  template <class Key, class Op>
+  Choice choose(const Key&, Op&) {
+    return plan;
+  }
+  template <class Key, class Record>
+  void observe(const Key&, const Record&) {
+    ++observed;
+  }
+};
+
 // Blocks the context's in-order queue behind a user event until release(): whatever is enqueued
 // after it neither runs nor completes, as on a device that stopped answering.
 class held_queue {
@@ -176,6 +191,34 @@ TEST_CASE("a faulted run leaves the operator usable: the next run co-executes ag
   }
   c.run_and_check(layer, x, y);
   CHECK_FALSE(layer.last_run().device_recomputed);
+}
+
+TEST_CASE("a run whose device part was recomputed on the CPU is not shown to the planner") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  const linear_case c;
+  const conv_case cc;
+  ops::linear<float, cpu::packed_gemm, counting_planner<std::size_t>> layer(ctx, pool, c.n, c.k, c.w, c.b,
+                                                                            c.options(data_paths[0], device_failure::run_on_cpu));
+  ops::conv2d<float, cpu::packed_conv, counting_planner<plan::split_plan>> conv(ctx, pool, cc.shape, cc.w, cc.b,
+                                                                                cc.options(data_paths[0], device_failure::run_on_cpu));
+  layer.planner().plan = c.split;
+  conv.planner().plan = cc.plan;
+  memory::io_buffer<float> x(ctx, c.m * c.k, layer.shared_memory()), y(ctx, c.m * c.n, layer.shared_memory());
+  memory::io_buffer<float> cx(ctx, cc.shape.input_size(), conv.shared_memory()), cy(ctx, cc.shape.output_size(), conv.shared_memory());
+  {
+    scoped_fault armed(fault::enqueue);
+    layer(x.data(), c.m, y.data());
+    conv(cx.data(), cy.data());
+    REQUIRE(layer.last_run().device_recomputed);
+    REQUIRE(conv.last_run().device_recomputed);
+  }
+  CHECK(layer.planner().observed == 0);
+  CHECK(conv.planner().observed == 0);
+  layer(x.data(), c.m, y.data());
+  conv(cx.data(), cy.data());
+  CHECK(layer.planner().observed == 1);
+  CHECK(conv.planner().observed == 1);
 }
 
 TEST_CASE("svm_alloc: allocations fail with out_of_memory, whatever the policy") {

@@ -121,7 +121,9 @@ class conv2d {
       run(x, y, planner_.choose(shape_, call));
     else
       run(x, y, {dimension::channels, planner_.choose(shape_, call)});
-    if constexpr (requires { planner_.observe(shape_, last_run_); }) planner_.observe(shape_, last_run_);
+    // A recomputed device part's time is the CPU's: it would teach the planner a wrong device time.
+    if constexpr (requires { planner_.observe(shape_, last_run_); })
+      if (!last_run_.device_recomputed) planner_.observe(shape_, last_run_);
   }
 
   /// Runs with an explicit plan: the CPU computes [0, split) along plan.dimension, the device

@@ -9,6 +9,10 @@
 // overestimates the device the plan would barely move. Until the first exact measurement each
 // such run therefore also lowers the factor by a step, shifting work onto the device until it
 // finishes last and is measured.
+//
+// A co-executed run also takes longer than its slower side: synchronisation, the host's wait,
+// memory bandwidth the sides share. What the sides' corrections do not show of it is learned per
+// shape as an additive overhead, which only co-executed plans pay.
 #include <algorithm>
 #include <cmath>
 
@@ -16,55 +20,84 @@ namespace coexec::plan {
 
 /// Tuning of the online correction: averaging weight, backoff, replanning threshold, anchoring.
 struct correction_options {
-  double weight = 0.5;    ///< of a new exact ratio in the average (the first one is taken whole)
+  double weight = 0.5;    ///< of a new sample in each average: ratios, overhead, measured times (the first one is taken whole)
   double backoff = 0.85;  ///< factor step while only upper bounds have been seen
-  double replan_change = 0.02;  ///< relative factor change that triggers a new plan
+  /// Relative factor change, or overhead change relative to the planned time, that triggers a new plan.
+  double replan_change = 0.02;
   /// Before the first plan of a shape, run each side alone once (split N, then 0) and take
   /// both corrections from those exact times: the plan then starts from measured endpoints,
   /// so a model far off for this machine can never make it lose to the best single side.
   bool anchor_endpoints = true;
 };
 
+/// An exponentially weighted moving average whose first sample is taken whole.
+class running_average {
+ public:
+  running_average() = default;
+  /// An average that reads `initial` until its first sample.
+  explicit running_average(double initial) noexcept : value_(initial) {}
+
+  double value() const noexcept { return value_; }    ///< the average, or the initial value before any sample
+  bool sampled() const noexcept { return sampled_; }  ///< true once a sample was added
+
+  /// Adds `sample` with weight `weight` in (0, 1].
+  void add(double sample, double weight) noexcept {
+    value_ = sampled_ ? (1 - weight) * value_ + weight * sample : sample;
+    sampled_ = true;
+  }
+  /// Lowers the average to `bound` when it is above: what a sample known only as an upper bound says.
+  void cap(double bound) noexcept { value_ = std::min(value_, bound); }
+
+ private:
+  double value_ = 0;
+  bool sampled_ = false;
+};
+
 /// The correction of one side (CPU or device) of one shape: a multiplier on the model's prediction,
 /// an average of measured / predicted, starting at 1.
 class side_correction {
  public:
-  double factor() const noexcept { return factor_; }  ///< multiply the model's prediction by this
+  double factor() const noexcept { return ratio_.value(); }  ///< multiply the model's prediction by this
 
   /// measured / predicted of one run.
-  void exact(double ratio, const correction_options& options) noexcept {
-    factor_ = measured_ ? (1 - options.weight) * factor_ + options.weight * ratio : ratio;
-    measured_ = true;
-  }
+  void exact(double ratio, const correction_options& options) noexcept { ratio_.add(ratio, options.weight); }
 
   /// The run's time is at most `ratio` times the prediction.
   void upper_bound(double ratio, const correction_options& options) noexcept {
-    factor_ = std::min(factor_, ratio) * (measured_ ? 1 : options.backoff);
+    ratio_.cap(ratio_.sampled() ? ratio : std::min(factor(), ratio) * options.backoff);
   }
 
  private:
-  double factor_ = 1;
-  bool measured_ = false;
+  running_average ratio_{1};
 };
 
-/// Both sides' corrections of one shape, and the factors its current plan was made with.
+/// Both sides' corrections of one shape, what co-executing it costs beyond them, and what its
+/// current plan was made with.
 struct shape_correction {
   /// @{
   side_correction cpu, gpu;  ///< the CPU side's and the device side's correction
   /// @}
+  /// What a co-executed run takes beyond its slower side, in microseconds: synchronisation, the
+  /// host's wait, the sides slowing each other down where their corrections do not show it.
+  running_average overhead_us;
   /// @{
-  double planned_cpu = 1, planned_gpu = 1;  ///< the factors the current plan was made with
+  double planned_cpu = 1, planned_gpu = 1, planned_overhead_us = 0;  ///< what the current plan was made with
   /// @}
+  double planned_total_us = 0;  ///< the current plan's predicted time
 
-  /// True when a factor moved far enough from the planned one to plan again.
+  /// True when a factor moved far enough from the planned one to plan again, or the overhead by
+  /// as large a part of the planned time.
   bool stale(const correction_options& options) const noexcept {
     const auto moved = [&](double now, double then) { return std::abs(now / then - 1) > options.replan_change; };
-    return moved(cpu.factor(), planned_cpu) || moved(gpu.factor(), planned_gpu);
+    return moved(cpu.factor(), planned_cpu) || moved(gpu.factor(), planned_gpu) ||
+           std::abs(overhead_us.value() - planned_overhead_us) > options.replan_change * planned_total_us;
   }
-  /// Records the current factors as those the new plan was made with.
-  void planned() noexcept {
+  /// Records what the new plan, predicted to take `total_us`, was made with.
+  void planned(double total_us) noexcept {
     planned_cpu = cpu.factor();
     planned_gpu = gpu.factor();
+    planned_overhead_us = overhead_us.value();
+    planned_total_us = total_us;
   }
 };
 

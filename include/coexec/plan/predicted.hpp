@@ -14,9 +14,11 @@
 // split with the lower predicted time. Both share one correction per side: a model's bias is
 // the side's, whatever the cut.
 //
-// Plans are cached per shape. observe() (linear calls it after every planned run) learns a
-// per-side correction of the predictions from the measured times (plan/online.hpp) and plans
-// the shape again when a correction moved.
+// Plans are cached per shape. observe() (the operators call it after every planned run) learns
+// a per-side correction of the predictions and the overhead of co-executing from the measured
+// times (plan/online.hpp), keeps the measured single-side times current, and plans the shape
+// again when a correction moved. A co-executed plan measured slower than the faster single side
+// then gives way to that side.
 //
 // Models (any type with `double predict_us(predict::side, const Features::vector&) const`):
 //   tree_model      trained tree ensembles: a model file, or a generated header
@@ -329,8 +331,9 @@ class predicted {
   }
 
   /// Learns from a planned run of `key` (record: split, cpu_seconds, device_seconds,
-  /// device_exact, as ops::run_record, and dimension for multi-dimensional operators) and plans
-  /// the shape again when the correction moved.
+  /// total_seconds, device_exact, as ops::run_record, and dimension for multi-dimensional
+  /// operators), plans the shape again when the correction moved, and moves a co-executed plan
+  /// measured slower than the faster single side to that side.
   template <class Record>
   void observe(const Key& key, const Record& run) {
     std::lock_guard lock(mutex_);
@@ -339,12 +342,12 @@ class predicted {
     plan& p = found->second;
     split_plan at{features::dimensions[0], run.split};
     if constexpr (requires { run.dimension; }) at.dimension = run.dimension;
-    if (run.split > 0) p.correction.cpu.exact(run.cpu_seconds * 1e6 / predict_us(key, p, predict::side::cpu, at), options_);
-    if (run.split < p.extent(at.dimension)) {
-      const double ratio = run.device_seconds * 1e6 / predict_us(key, p, predict::side::gpu, at);
-      run.device_exact ? p.correction.gpu.exact(ratio, options_) : p.correction.gpu.upper_bound(ratio, options_);
-    }
+    if (co_executed(p, at))
+      learn_co_executed(key, p, at, run);
+    else
+      learn_single_side(key, p, at, run);
     if (p.correction.stale(options_)) plan_split(key, p);
+    guard(p);
   }
 
   /// Corrected predictions of each side of `key` at `split`, for reports and tests; only for
@@ -353,13 +356,16 @@ class predicted {
     /// @{
     double cpu = 0, gpu = 0;  ///< each side's corrected prediction in seconds
     /// @}
-    double total() const noexcept { return std::max(cpu, gpu); }  ///< the co-executed time: the slower side
+    double overhead = 0;  ///< the learned cost of co-executing, in seconds; 0 where one side has all the work
+    double total() const noexcept { return std::max(cpu, gpu) + overhead; }  ///< the slower side plus the overhead
   };
   /// Corrected predictions for `key` at `at`; `key` must have been planned (std::out_of_range otherwise).
   side_seconds estimate(const Key& key, choice at) const {
     std::lock_guard lock(mutex_);
     const plan& p = plans_.at(key);
-    return {corrected_us(key, p, predict::side::cpu, as_plan(at)) * 1e-6, corrected_us(key, p, predict::side::gpu, as_plan(at)) * 1e-6};
+    const split_plan where = as_plan(at);
+    return {corrected_us(key, p, predict::side::cpu, where) * 1e-6, corrected_us(key, p, predict::side::gpu, where) * 1e-6,
+            overhead_us(p, where) * 1e-6};
   }
 
   /// Model evaluations so far (planning is meant to need few).
@@ -382,11 +388,12 @@ class predicted {
     split_plan chosen{};
     shape_correction correction{};  // per side, shared by the dimensions: a bias is the side's, not the cut's
     bool placed = false;  ///< chosen holds a plan
-    // The anchored endpoints as measured: later corrections come from co-executed runs (where
-    // the sides slow each other down) and must not talk the plan into a single side that is
-    // slower than the other single side really was.
-    double measured_device_only_us = std::numeric_limits<double>::quiet_NaN();
-    double measured_cpu_only_us = std::numeric_limits<double>::quiet_NaN();
+    // The endpoints as measured, anchored and then averaged over every single-side run: later
+    // corrections come from co-executed runs (where the sides slow each other down) and must not
+    // talk the plan into a single side that is slower than the other single side really was.
+    // An average and not the latest run, so that one noisy run does not move the plan.
+    running_average measured_device_only_us{}, measured_cpu_only_us{};
+    running_average measured_chosen_us{};  // runs of `chosen` while it co-executes: what the guard compares
 
     std::size_t extent(split_dimension d) const { return extents[index(d)].extent; }
   };
@@ -417,29 +424,58 @@ class predicted {
     return c.factor() * predict_us(key, p, s, at);
   }
 
-  // Times each side alone (after a warm-up run) and makes its correction exact. The endpoints
-  // are the same runs whatever the dimension, so the first one's serve.
+  // True when both sides have work at `at`.
+  static bool co_executed(const plan& p, split_plan at) noexcept { return at.split > 0 && at.split < p.extent(at.dimension); }
+
+  static double overhead_us(const plan& p, split_plan at) noexcept {
+    return co_executed(p, at) ? p.correction.overhead_us.value() : 0;
+  }
+
+  // A co-executed run corrects both sides and teaches the overhead, the time its slower side
+  // does not explain. With ops::co_execute a device that finished last was timed over the whole
+  // run, so such a run teaches an overhead of 0: the device's correction carries its cost.
+  template <class Record>
+  void learn_co_executed(const Key& key, plan& p, split_plan at, const Record& run) {
+    const double cpu_us = run.cpu_seconds * 1e6, device_us = run.device_seconds * 1e6, total_us = run.total_seconds * 1e6;
+    p.correction.cpu.exact(cpu_us / predict_us(key, p, predict::side::cpu, at), options_);
+    const double ratio = device_us / predict_us(key, p, predict::side::gpu, at);
+    run.device_exact ? p.correction.gpu.exact(ratio, options_) : p.correction.gpu.upper_bound(ratio, options_);
+    // A device that finished first is known only by its bound: take its corrected prediction, which the bound just capped.
+    const double device_time_us = run.device_exact ? device_us : corrected_us(key, p, predict::side::gpu, at);
+    p.correction.overhead_us.add(total_us - std::max(cpu_us, device_time_us), options_.weight);
+    if (at == p.chosen) p.measured_chosen_us.add(total_us, options_.weight);
+  }
+
+  // A run of one side alone (split 0 or the extent) corrects that side and refreshes its measured
+  // endpoint. Its time is exact even for a device that finished first: no CPU part held the host.
+  template <class Record>
+  void learn_single_side(const Key& key, plan& p, split_plan at, const Record& run) {
+    const bool device = at.split == 0;
+    const double ratio = (device ? run.device_seconds : run.cpu_seconds) * 1e6 /
+                         predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, at);
+    if (!(ratio > 0 && std::isfinite(ratio))) return;  // nothing measurable: keep the model's word
+    (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
+    (device ? p.measured_device_only_us : p.measured_cpu_only_us).add(run.total_seconds * 1e6, options_.weight);
+  }
+
+  // Times each side alone (after a warm-up run) and learns from it. The endpoints are the same
+  // runs whatever the dimension, so the first one's serve.
   template <class Op>
   void anchor(const Key& key, plan& p, Op& op) {
     const split_dimension d = features::dimensions[0];
     for (const std::size_t split : {p.extent(d), std::size_t{0}}) {
       op.run(result({d, split}));
       op.run(result({d, split}));
-      const auto& run = op.last_record();
-      const bool device = split == 0;
-      const double ratio = (device ? run.device_seconds : run.cpu_seconds) * 1e6 /
-                           predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, {d, split});
-      if (!(ratio > 0 && std::isfinite(ratio))) continue;  // nothing measurable: keep the model's word
-      (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
-      (device ? p.measured_device_only_us : p.measured_cpu_only_us) = run.total_seconds * 1e6;
+      // A device part recomputed on the CPU timed the CPU, not the device.
+      if (!op.last_record().device_recomputed) learn_single_side(key, p, {d, split}, op.last_record());
     }
   }
 
-  // Predicted time of `at`, the measured one at an anchored endpoint.
+  // Predicted time of `at`, the measured one at a measured endpoint.
   double total_us(const Key& key, const plan& p, split_plan at) const {
-    if (at.split == 0 && !std::isnan(p.measured_device_only_us)) return p.measured_device_only_us;
-    if (at.split == p.extent(at.dimension) && !std::isnan(p.measured_cpu_only_us)) return p.measured_cpu_only_us;
-    return std::max(corrected_us(key, p, predict::side::cpu, at), corrected_us(key, p, predict::side::gpu, at));
+    if (at.split == 0 && p.measured_device_only_us.sampled()) return p.measured_device_only_us.value();
+    if (at.split == p.extent(at.dimension) && p.measured_cpu_only_us.sampled()) return p.measured_cpu_only_us.value();
+    return std::max(corrected_us(key, p, predict::side::cpu, at), corrected_us(key, p, predict::side::gpu, at)) + overhead_us(p, at);
   }
 
   // The best aligned split along `d` and its predicted time.
@@ -470,9 +506,29 @@ class predicted {
         if (auto candidate = best_along(key, p, d); candidate.second < best.second) best = candidate;
     // Re-plans keep the current plan unless the new one is clearly better: each move can cost
     // more than it saves (on discrete devices it moves weight panels between the sides).
-    if (!p.placed || best.second < total_us(key, p, p.chosen) / (1 + options_.replan_change)) p.chosen = best.first;
+    const double current_us = p.placed ? total_us(key, p, p.chosen) : std::numeric_limits<double>::infinity();
+    const bool better = best.second < current_us / (1 + options_.replan_change);
+    if (better) place(p, best.first);
     p.placed = true;
-    p.correction.planned();
+    p.correction.planned(better ? best.second : current_us);
+  }
+
+  static void place(plan& p, split_plan at) noexcept {
+    if (at == p.chosen) return;
+    p.chosen = at;
+    p.measured_chosen_us = {};
+  }
+
+  // The guard: a co-executed plan measured slower than the faster measured single side gives way
+  // to it. The predictions alone can keep such a plan: the corrections are multipliers and the
+  // overhead one average, all fitted over other splits, and the runs do not fit that shape exactly.
+  static void guard(plan& p) {
+    if (!p.measured_chosen_us.sampled()) return;
+    const bool cpu_faster = !p.measured_device_only_us.sampled() ||
+                            (p.measured_cpu_only_us.sampled() && p.measured_cpu_only_us.value() < p.measured_device_only_us.value());
+    const running_average& faster = cpu_faster ? p.measured_cpu_only_us : p.measured_device_only_us;
+    if (faster.sampled() && p.measured_chosen_us.value() > faster.value())
+      place(p, {p.chosen.dimension, cpu_faster ? p.extent(p.chosen.dimension) : 0});
   }
 
   std::optional<Model> model_;

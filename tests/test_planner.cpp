@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <random>
+#include <vector>
 
 #include "coexec/ops/linear.hpp"
 #include "coexec/plan/predicted.hpp"
@@ -41,6 +43,7 @@ struct analytic_op {
   gemm_shape shape;
   analytic_model truth;
   std::size_t granule = 16;
+  double overhead_us = 0;  // what a co-executed run takes beyond its slower side
   ops::run_record last{};
   const ops::run_record& last_record() const { return last; }
 
@@ -55,10 +58,23 @@ struct analytic_op {
     const std::size_t cols = s == side::cpu ? split : shape.n - split;
     return cols == 0 ? 0 : 1e-6 * (s == side::cpu ? truth.cpu : truth.gpu).us(2.0 * shape.m * cols * shape.k);
   }
-  // As linear measures it: the host sees a device that finished first only at the CPU's end.
+  // As linear measures it: the device is timed from its enqueue to the run's end, exactly only
+  // when it finished last (the host sees a device that finished first at the CPU's end).
   void run(std::size_t split) {
     const double cpu = seconds(side::cpu, split), gpu = seconds(side::gpu, split);
-    last = {split, cpu, std::max(cpu, gpu), std::max(cpu, gpu), gpu >= cpu};
+    const double total = std::max(cpu, gpu) + (split > 0 && split < shape.n ? overhead_us * 1e-6 : 0);
+    last = {split, cpu, total, total, gpu >= cpu};
+  }
+  // Runs the plan of `planner` `runs` times, showing it each run; returns the splits run.
+  template <class Planner>
+  std::vector<std::size_t> run_planned(Planner& planner, int runs) {
+    std::vector<std::size_t> splits;
+    for (int run_index = 0; run_index < runs; ++run_index) {
+      splits.push_back(planner.choose(shape, *this));
+      run(splits.back());
+      planner.observe(shape, last);
+    }
+    return splits;
   }
   // The oracle: every aligned split scored on the true times (grid_search without the noise).
   std::size_t best_split() const {
@@ -73,6 +89,12 @@ struct analytic_op {
 using analytic_planner = plan::predicted<gemm_shape, analytic_model>;
 
 constexpr gemm_shape bert_ffn{128, 3072, 768};
+
+// On bert_ffn the oracle split co-executes 1.7x faster than the faster side alone: 12.1 ms
+// against 20.2 ms. Co-executed, the CPU finishes last on the device-faster machine and the
+// device on the CPU-faster one.
+constexpr analytic_model device_faster{{5, 2e4}, {20, 3e4}}, cpu_faster{{5, 3e4}, {20, 2e4}};
+constexpr double small_overhead_us = 2000, large_overhead_us = 10000;  // under and over the 8 ms gain
 
 std::filesystem::path shipped_model_file() {
   return std::filesystem::path(__FILE__).parent_path().parent_path() / "models" / "pocl-2.model";
@@ -172,6 +194,82 @@ TEST_CASE("anchoring on measured endpoints plans the oracle split from the first
     biased.gpu_bias = gpu_bias;
     analytic_planner planner(biased);
     CHECK(planner.choose(bert_ffn, op) == op.best_split());
+  }
+}
+
+TEST_CASE("without co-execution overhead the plan stays at the oracle split and learns none") {
+  for (const analytic_model& truth : {device_faster, cpu_faster}) {
+    analytic_op op{bert_ffn, truth};
+    analytic_planner planner(truth);
+    const std::vector<std::size_t> splits = op.run_planned(planner, 6);
+    CAPTURE(splits.back());
+    CHECK(std::all_of(splits.begin(), splits.end(), [&](std::size_t s) { return s == op.best_split(); }));
+    CHECK(planner.estimate(bert_ffn, op.best_split()).overhead == 0);
+  }
+}
+
+TEST_CASE("a learned co-execution overhead moves the plan to a single side when it outweighs the gain") {
+  // Without anchoring no single side is measured, so the guard cannot act: only the overhead moves the plan.
+  const analytic_model truth = device_faster;
+  analytic_op op{bert_ffn, truth, 16, large_overhead_us};
+  analytic_planner planner(truth, {.anchor_endpoints = false});
+  const std::size_t first = planner.choose(bert_ffn, op);
+  REQUIRE(first == op.best_split());
+  const std::vector<std::size_t> splits = op.run_planned(planner, 4);
+  CHECK(splits.back() == 0);  // the device alone
+  const auto co_executed = planner.estimate(bert_ffn, first);
+  CHECK(co_executed.overhead == doctest::Approx(large_overhead_us * 1e-6));
+  CHECK(co_executed.total() == doctest::Approx(std::max(co_executed.cpu, co_executed.gpu) + large_overhead_us * 1e-6));
+  CHECK(planner.estimate(bert_ffn, 0).overhead == 0);
+  CHECK(planner.estimate(bert_ffn, bert_ffn.n).overhead == 0);
+
+  op.overhead_us = small_overhead_us;  // smaller than the gain: co-execution still pays
+  analytic_planner still_co_executing(truth, {.anchor_endpoints = false});
+  const std::size_t last = op.run_planned(still_co_executing, 6).back();
+  CAPTURE(last);
+  CHECK(last > 0);
+  CHECK(last < bert_ffn.n);
+  CHECK(still_co_executing.estimate(bert_ffn, last).overhead > 0);
+}
+
+TEST_CASE("the guard moves a co-executed plan measured slower than the faster single side to that side") {
+  // Re-planning off: neither the corrections nor the overhead can move the plan, only the guard.
+  const plan::correction_options guard_only{.replan_change = 1e9};
+  struct scenario {
+    const char* name;
+    analytic_model truth;
+    double overhead_us;
+    std::optional<std::size_t> single_side;  // where one run moves the plan; empty: it stays
+  };
+  for (const scenario& s : {scenario{"device faster alone", device_faster, large_overhead_us, 0},
+                            scenario{"CPU faster alone", cpu_faster, large_overhead_us, bert_ffn.n},
+                            scenario{"co-execution still pays", device_faster, small_overhead_us, std::nullopt}}) {
+    CAPTURE(s.name);
+    analytic_op op{bert_ffn, s.truth, 16, s.overhead_us};
+    analytic_planner planner(s.truth, guard_only);
+    REQUIRE(planner.choose(bert_ffn, op) == op.best_split());
+    CHECK(op.run_planned(planner, 2).back() == s.single_side.value_or(op.best_split()));
+  }
+}
+
+TEST_CASE("single-side runs refresh the measured single-side time") {
+  // Each machine is best on one side alone (the other side's fixed cost exceeds it), until that
+  // side turns 3x slower: its measured time then rises, and co-executing wins.
+  struct scenario {
+    const char* name;
+    analytic_model truth;
+    std::size_t alone;
+  };
+  for (const scenario& s : {scenario{"CPU alone", {{5, 1e5}, {8000, 1e5}}, bert_ffn.n}, scenario{"device alone", {{8000, 1e5}, {5, 1e5}}, 0}}) {
+    CAPTURE(s.name);
+    analytic_op op{bert_ffn, s.truth};
+    analytic_planner planner(s.truth);
+    REQUIRE(planner.choose(bert_ffn, op) == s.alone);
+    (s.alone == 0 ? op.truth.gpu : op.truth.cpu).flops_per_us /= 3;
+    const std::size_t split = op.run_planned(planner, 2).back();
+    CAPTURE(split);
+    CHECK(split > 0);
+    CHECK(split < bert_ffn.n);
   }
 }
 

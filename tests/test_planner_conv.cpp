@@ -47,6 +47,7 @@ struct conv_model {
 struct analytic_conv_op {
   conv2d_shape shape;
   conv_model truth;
+  double overhead_us = 0;  // what a co-executed run takes beyond its slower side
   ops::conv2d_record last{};
   const ops::conv2d_record& last_record() const { return last; }
 
@@ -65,10 +66,23 @@ struct analytic_conv_op {
     exact.cpu_bias = exact.gpu_bias = 1;
     return 1e-6 * exact.predict_us(s, features::of(s, shape, at.dimension, count, setup));
   }
-  // As conv2d measures it: the host sees a device that finished first only at the CPU's end.
+  // As conv2d measures it: the device is timed from its enqueue to the run's end, exactly only
+  // when it finished last (the host sees a device that finished first at the CPU's end).
   void run(split_plan at) {
     const double cpu = seconds(side::cpu, at), gpu = seconds(side::gpu, at);
-    last = {{at.split, cpu, std::max(cpu, gpu), std::max(cpu, gpu), gpu >= cpu}, at.dimension};
+    const double total = std::max(cpu, gpu) + (at.split > 0 && at.split < extent(at.dimension) ? overhead_us * 1e-6 : 0);
+    last = {{at.split, cpu, total, total, gpu >= cpu}, at.dimension};
+  }
+  // Runs the plan of `planner` `runs` times, showing it each run; returns the last plan run.
+  template <class Planner>
+  split_plan run_planned(Planner& planner, int runs) {
+    split_plan at{};
+    for (int run_index = 0; run_index < runs; ++run_index) {
+      at = planner.choose(shape, *this);
+      run(at);
+      planner.observe(shape, last);
+    }
+    return at;
   }
   double total(split_plan at) const { return std::max(seconds(side::cpu, at), seconds(side::gpu, at)); }
   // The oracle: every aligned split of both dimensions scored on the true times.
@@ -174,6 +188,35 @@ TEST_CASE("online correction converges to the conv oracle within a few runs unde
 
     analytic_planner anchored(biased);  // measured endpoints correct both sides before the first plan
     CHECK(anchored.choose(wide, op) == oracle);
+  }
+}
+
+TEST_CASE("one learned overhead serves both dimensions and moves a conv plan to a single side") {
+  // The CPU is faster alone (27 ms against 41), co-executing along rows faster still (17 ms) but
+  // for an overhead of 20 ms. Without anchoring no single side is measured, so the guard cannot
+  // act: only the overhead, learned along rows, keeps the plan off the channel splits too.
+  analytic_conv_op op{wide, model_for(wide, {5, 3e4}, {20, 2e4})};
+  op.overhead_us = 20000;
+  analytic_planner planner(op.truth, {.anchor_endpoints = false});
+  REQUIRE(planner.choose(wide, op).dimension == split_dimension::rows);
+  const split_plan last = op.run_planned(planner, 4);
+  CAPTURE(last.split);
+  CHECK(last.split == op.extent(last.dimension));
+  for (const split_plan co_executed : {split_plan{split_dimension::channels, 256}, split_plan{split_dimension::rows, 28}})
+    CHECK(planner.estimate(wide, co_executed).overhead == doctest::Approx(op.overhead_us * 1e-6));
+}
+
+TEST_CASE("the conv guard moves a co-executed plan measured slower than the faster single side to that side") {
+  for (const bool device_faster : {true, false}) {
+    CAPTURE(device_faster);
+    const side_cost fast{5, 3e4}, slow{20, 2e4};
+    analytic_conv_op op{wide, device_faster ? model_for(wide, slow, fast) : model_for(wide, fast, slow)};
+    op.overhead_us = 20000;
+    analytic_planner planner(op.truth, {.replan_change = 1e9});  // re-planning off: only the guard moves the plan
+    const split_plan first = planner.choose(wide, op);
+    REQUIRE(first.split > 0);
+    REQUIRE(first.split < op.extent(first.dimension));
+    CHECK(op.run_planned(planner, 2) == split_plan{first.dimension, device_faster ? 0 : op.extent(first.dimension)});
   }
 }
 

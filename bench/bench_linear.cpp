@@ -150,9 +150,10 @@ void planned(benchmark::State& state, const layer_shape& s) {
   state.counters["split"] = double(split) / double(s.n);
   const auto at = [&](std::size_t at_split) {
     const auto e = layer->planner().estimate(layer->shape(s.m), at_split);
-    return std::to_string(at_split) + ":" + std::to_string(int(e.cpu * 1e6)) + "/" + std::to_string(int(e.gpu * 1e6));
+    return std::to_string(at_split) + ":" + std::to_string(int(e.cpu * 1e6)) + "/" + std::to_string(int(e.gpu * 1e6)) + "+" +
+           std::to_string(int(e.overhead * 1e6));
   };
-  state.SetLabel("predicted split:cpu_us/gpu_us " + at(0) + " " + at(split) + " " + at(s.n));  // for diagnosis
+  state.SetLabel("predicted split:cpu_us/gpu_us+overhead_us " + at(0) + " " + at(split) + " " + at(s.n));  // for diagnosis
   if (f.oracle_seconds > 0) state.counters["oracle_ratio"] = f.oracle_seconds / t_planned;
   if (f.cpu_seconds > 0 && f.gpu_seconds > 0) state.counters["speedup"] = std::min(f.cpu_seconds, f.gpu_seconds) / t_planned;
   set_common_counters(state, s, f);

@@ -40,9 +40,9 @@ int main() try {
     fc(x.data(), s.m, y.data());
     const auto& r = fc.last_run();
     const auto predicted = fc.planner().estimate(s, r.split);
-    std::printf("M=%-3zu N=%-4zu K=%-4zu split %4zu  predicted CPU %7.1f / device %7.1f us,"
+    std::printf("M=%-3zu N=%-4zu K=%-4zu split %4zu  predicted CPU %7.1f / device %7.1f (+ overhead %6.1f) us,"
                 " measured %7.1f / %7.1f us\n", s.m, s.n, s.k, r.split, predicted.cpu * 1e6, predicted.gpu * 1e6,
-                r.cpu_seconds * 1e6, r.device_seconds * 1e6);
+                predicted.overhead * 1e6, r.cpu_seconds * 1e6, r.device_seconds * 1e6);
     // Every output is K * 0.5 * 0.25.
     const float want = 0.125f * float(s.k);
     ok = ok && std::all_of(y.data(), y.data() + y.size(), [&](float v) { return std::abs(v - want) <= 1e-4f * want; });

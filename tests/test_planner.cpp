@@ -185,7 +185,8 @@ TEST_CASE("online correction converges to the oracle split within a few runs und
 
 TEST_CASE("anchoring on measured endpoints plans the oracle split from the first run under a 30% bias") {
   const analytic_model truth{{5, 2e4}, {20, 3e4}};
-  for (const auto& [cpu_bias, gpu_bias] : {std::pair{1.0, 1 / 1.3}, std::pair{1.0, 1.3}, std::pair{1 / 1.3, 1.0}, std::pair{1.3, 1.0}}) {
+  for (const auto& biases : {std::pair{1.0, 1 / 1.3}, std::pair{1.0, 1.3}, std::pair{1 / 1.3, 1.0}, std::pair{1.3, 1.0}}) {
+    const double cpu_bias = biases.first, gpu_bias = biases.second;  // not a structured binding: CAPTURE is a lambda (clang 14)
     CAPTURE(cpu_bias);
     CAPTURE(gpu_bias);
     analytic_op op{bert_ffn, truth};

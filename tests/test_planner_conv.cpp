@@ -166,7 +166,8 @@ TEST_CASE("the conv planner bisects, scores a handful of candidates, and caches 
 }
 
 TEST_CASE("online correction converges to the conv oracle within a few runs under a 30% bias") {
-  for (const auto& [cpu_bias, gpu_bias] : {std::pair{1.0, 1 / 1.3}, std::pair{1.0, 1.3}, std::pair{1 / 1.3, 1.0}, std::pair{1.3, 1.0}}) {
+  for (const auto& biases : {std::pair{1.0, 1 / 1.3}, std::pair{1.0, 1.3}, std::pair{1 / 1.3, 1.0}, std::pair{1.3, 1.0}}) {
+    const double cpu_bias = biases.first, gpu_bias = biases.second;  // not a structured binding: CAPTURE is a lambda (clang 14)
     CAPTURE(cpu_bias);
     CAPTURE(gpu_bias);
     analytic_conv_op op{wide, model_for(wide, {5, 2e4}, {20, 3e4}, 500)};

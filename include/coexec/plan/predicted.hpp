@@ -440,7 +440,7 @@ class predicted {
     p.correction.cpu.exact(cpu_us / predict_us(key, p, predict::side::cpu, at), options_);
     const double ratio = device_us / predict_us(key, p, predict::side::gpu, at);
     run.device_exact ? p.correction.gpu.exact(ratio, options_) : p.correction.gpu.upper_bound(ratio, options_);
-    // A device that finished first is known only by its bound: take its corrected prediction, which the bound just capped.
+    // A device that finished first is known only by a bound: its corrected prediction, just capped by it, stands in.
     const double device_time_us = run.device_exact ? device_us : corrected_us(key, p, predict::side::gpu, at);
     p.correction.overhead_us.add(total_us - std::max(cpu_us, device_time_us), options_.weight);
     if (at == p.chosen) p.measured_chosen_us.add(total_us, options_.weight);
@@ -519,9 +519,9 @@ class predicted {
     p.measured_chosen_us = {};
   }
 
-  // The guard: a co-executed plan measured slower than the faster measured single side gives way
-  // to it. The predictions alone can keep such a plan: the corrections are multipliers and the
-  // overhead one average, all fitted over other splits, and the runs do not fit that shape exactly.
+  // The guard: a co-executed plan whose measured time averages above the faster measured single
+  // side gives way to that side. Corrected predictions alone can keep it: a multiplier per side
+  // and one overhead per shape, learned over several splits, need not fit this split's time.
   static void guard(plan& p) {
     if (!p.measured_chosen_us.sampled()) return;
     const bool cpu_faster = !p.measured_device_only_us.sampled() ||

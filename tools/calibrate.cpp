@@ -1,20 +1,25 @@
-// coexec-calibrate: measures co-executed linear or conv2d layers on one platform and writes the
-// training data of tools/train_predictor.py.
+// coexec-calibrate: measures linear or conv2d layers on one platform and writes the training
+// data of tools/train_predictor.py.
 //
 // For every shape of the sweep and a few aligned split points (conv2d: along output channels
-// and along output rows) it runs the layer co-executed (the CPU part is timed exactly there)
-// and, since the device side is timed exactly only when it finishes last, also the device slice
-// alone. Each time is the fastest of --repeats runs after a warm-up. Rows (CSV, the trainer's
-// schema):
+// and along output rows) it times each side's part alone: the CPU part on the pool, the device
+// part from its enqueue to its completion. Co-executed, the sides slow each other down and the
+// device's time is only an upper bound when it finishes first; alone, each is what its model
+// predicts. Each time is the fastest of at least --repeats runs after a warm-up, more (at most
+// 50) while that point's runs took under 5 ms in all, so cheap points, the noisiest, get many.
+// Rows (CSV, the trainer's schema):
 //   op,side,shape_id,<predict::linear_features::names or conv_features::names...>,time_us
 // one per side that has work; the features a side lacks are left empty. --totals adds one row
-// per split point (tools/report.py plots these curves):
+// per split point, with each side alone and the fastest co-executed run (tools/report.py plots
+// these curves):
 //   linear  shape_id,m,n,k,split,cpu_us,gpu_us,total_us
 //   conv    shape_id,dimension,extent,split,cpu_us,gpu_us,total_us
+// --noise measures every 8th shape a second time and writes both times of each row, under the
+// rows' header plus repeat_us: how far repeated measurements agree bounds any model's accuracy.
 //
 //   coexec-calibrate --platform=pocl-16 [--op=linear|conv] --out=linear.csv [--totals=totals.csv]
-//                    [--resume] [--budget-seconds=600] [--sweep=default|quick|tiny] [--splits=9]
-//                    [--repeats=3]
+//                    [--noise=noise.csv] [--resume] [--budget-seconds=600]
+//                    [--sweep=default|quick|tiny] [--splits=9] [--repeats=3]
 // The conv sweep is the MobileNetV2 and ResNet-50 convolutions (bench/conv_layers.hpp) and
 // variations of them (spatial size and channels halved or doubled).
 #include <algorithm>
@@ -22,6 +27,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -45,7 +51,7 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 struct options {
-  std::string platform = "default", op = "linear", out = "linear.csv", totals, sweep = "default";
+  std::string platform = "default", op = "linear", out = "linear.csv", totals, noise, sweep = "default";
   bool resume = false;
   double budget_seconds = 600;
   std::size_t splits = 9;
@@ -150,28 +156,29 @@ std::vector<shape_case<conv2d_shape>> conv_sweep(const std::string& kind) {
 double work_of(const gemm_shape& s) { return 2.0 * double(s.m * s.n * s.k) + 5e6; }
 double work_of(const conv2d_shape& s) { return 2.0 * s.macs() + 5e6; }
 
-// The fastest of the repeats: on a shared machine interference only ever adds time.
-double fastest(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
-
-struct split_times {
-  std::size_t split;
-  double cpu_us, gpu_us, total_us;
+// One side's measurement at one split point: its CSV row up to the time, and the time.
+struct sample {
+  std::string row;
+  double time_us;
 };
 
-// A conv2d CPU kernel that computes nothing: with it the device side runs alone, timed exactly.
-struct idle_cpu {
-  template <class T>
-  void operator()(cpu::thread_pool&, const cpu::conv_args<T>&, cpu::index_range, cpu::index_range) const {}
+struct split_times {
+  double cpu_us, gpu_us, total_us;
 };
 
 class calibrator {
  public:
   explicit calibrator(const options& opts)
       : options_(opts), platform_(runtime::platform::named(opts.platform)), context_(platform_.make_context()),
-        pool_(platform_.cpu_threads, platform_.cpu_cores), device_(predict::device_profile::of(context_)) {}
+        pool_(platform_.cpu_threads, platform_.cpu_cores), device_(predict::device_profile::of(context_)) {
+    // This thread is the CPU side's worker 0 and its spin-waiter: kept off the device's cores
+    // (emulated SoC), it never time-slices with a PoCL thread, which made runs up to 1.7x slower.
+    if (!platform_.cpu_cores.empty()) cpu::pin_current_thread(platform_.cpu_cores.front());
+  }
 
-  /// Every split point of `c`, as CSV rows (sides) and totals rows.
-  void measure(const shape_case<gemm_shape>& c, std::ostream& rows, std::ostream& totals) {
+  /// Every split point of `c`: one sample per side that has work, and with `totals` one
+  /// totals row per point (which costs co-executed runs).
+  std::vector<sample> measure(const shape_case<gemm_shape>& c, std::ostream* totals) {
     const auto [m, n, k] = c.shape;
     const std::vector<float> w = random_values(n * k), xs = random_values(m * k);
     linear<float> layer(context_, pool_, n, k, w);
@@ -180,57 +187,56 @@ class calibrator {
     const predict::linear_setup setup{sizeof(float), pool_.size(),
                                       gpu::default_config<float>(context_.caps(), gpu::classify(m)), device_};
     using features = predict::linear_features;
+    std::vector<sample> samples;
     for (std::size_t split : split_points(n, layer.split_granule(), true)) {
       const split_times t = time_split(
-          [&]() -> const run_record& {
-            layer(x.data(), m, y.data(), split);
-            return layer.last_run();
-          },
-          [&] { return linear_device_alone_us(c.shape, split, w, x.data()); }, split < n);
-      if (split > 0) write_row<features>(rows, c.id, predict::side::cpu, features::of(predict::side::cpu, c.shape, split, setup), t.cpu_us);
-      if (split < n) write_row<features>(rows, c.id, predict::side::gpu, features::of(predict::side::gpu, c.shape, n - split, setup), t.gpu_us);
-      totals << c.id << ',' << m << ',' << n << ',' << k << ',' << split << ',' << t.cpu_us << ',' << t.gpu_us << ',' << t.total_us << '\n';
+          split > 0, split < n, totals != nullptr, [&] { layer.run_cpu_part(x.data(), m, y.data(), split); },
+          [&] { layer.wait_device_part(layer.enqueue_device_part(x.data(), m, y.data(), split)); },
+          [&] { layer(x.data(), m, y.data(), split); });
+      const auto add = [&](predict::side side, std::size_t columns, double us) {
+        samples.push_back(make_sample<features>(c.id, side, features::of(side, c.shape, columns, setup), us));
+      };
+      if (split > 0) add(predict::side::cpu, split, t.cpu_us);
+      if (split < n) add(predict::side::gpu, n - split, t.gpu_us);
+      if (totals)
+        *totals << c.id << ',' << m << ',' << n << ',' << k << ',' << split << ',' << t.cpu_us << ',' << t.gpu_us << ',' << t.total_us
+                << '\n';
     }
+    return samples;
   }
 
   /// Every split point of `c` along both dimensions (the endpoints, the same runs either way,
-  /// once), as CSV rows (sides) and totals rows.
-  void measure(const shape_case<conv2d_shape>& c, std::ostream& rows, std::ostream& totals) {
+  /// once), as for linear.
+  std::vector<sample> measure(const shape_case<conv2d_shape>& c, std::ostream* totals) {
     const conv2d_shape& s = c.shape;
     const std::vector<float> w = random_values(s.weight_size()), xs = random_values(s.input_size());
     conv2d<float> layer(context_, pool_, s, w);
-    conv2d<float, idle_cpu> device_only(context_, pool_, s, w);
     memory::io_buffer<float> x(context_, s.input_size(), layer.shared_memory()), y(context_, s.output_size(), layer.shared_memory());
     std::copy(xs.begin(), xs.end(), x.data());
     // The kernel configuration the layer's launcher chose (a second launcher hits the program cache).
     const predict::conv_setup setup{sizeof(float), pool_.size(), gpu::conv_launcher<float>(context_, s, activation::none, false).config(),
                                     device_};
     using features = predict::conv_features;
+    std::vector<sample> samples;
     for (const plan::split_dimension d : features::dimensions) {
       const std::size_t extent = layer.extent(d);
       for (std::size_t split : split_points(extent, layer.split_granule(d), d == features::dimensions[0])) {
         const plan::split_plan at{d, split};
         const split_times t = time_split(
-            [&]() -> const run_record& {
-              layer(x.data(), y.data(), at);
-              return layer.last_run();
-            },
-            [&] {
-              std::vector<double> samples;
-              for (int r = 0; r <= options_.repeats; ++r) {  // the first run warms up
-                device_only(x.data(), y.data(), at);
-                if (r > 0) samples.push_back(device_only.last_run().device_seconds * 1e6);
-              }
-              return fastest(samples);
-            },
-            split < extent);
-        if (split > 0) write_row<features>(rows, c.id, predict::side::cpu, features::of(predict::side::cpu, s, d, split, setup), t.cpu_us);
-        if (split < extent)
-          write_row<features>(rows, c.id, predict::side::gpu, features::of(predict::side::gpu, s, d, extent - split, setup), t.gpu_us);
-        totals << c.id << ',' << to_string(d) << ',' << extent << ',' << split << ',' << t.cpu_us << ',' << t.gpu_us << ','
-               << t.total_us << '\n';
+            split > 0, split < extent, totals != nullptr, [&] { layer.run_cpu_part(x.data(), y.data(), at); },
+            [&] { layer.wait_device_part(layer.enqueue_device_part(x.data(), y.data(), at)); },
+            [&] { layer(x.data(), y.data(), at); });
+        const auto add = [&](predict::side side, std::size_t count, double us) {
+          samples.push_back(make_sample<features>(c.id, side, features::of(side, s, d, count, setup), us));
+        };
+        if (split > 0) add(predict::side::cpu, split, t.cpu_us);
+        if (split < extent) add(predict::side::gpu, extent - split, t.gpu_us);
+        if (totals)
+          *totals << c.id << ',' << to_string(d) << ',' << extent << ',' << split << ',' << t.cpu_us << ',' << t.gpu_us << ','
+                  << t.total_us << '\n';
       }
     }
+    return samples;
   }
 
   const predict::device_profile& device() const { return device_; }
@@ -253,53 +259,43 @@ class calibrator {
     return {points.begin(), points.end()};
   }
 
-  // `run` runs the layer at one split and returns its record; `device_alone_us` times the
-  // device's part alone, for when the device finished first.
-  template <class Run, class DeviceAlone>
-  split_times time_split(Run&& run, DeviceAlone&& device_alone_us, bool device_part) {
-    std::vector<double> cpu, total, device_exact, device_bound;
-    const std::size_t split = run().split;  // warm-up
-    for (int r = 0; r < options_.repeats; ++r) {
-      const run_record& record = run();
-      cpu.push_back(record.cpu_seconds * 1e6);
-      total.push_back(record.total_seconds * 1e6);
-      (record.device_exact ? device_exact : device_bound).push_back(record.device_seconds * 1e6);
-    }
-    double gpu_us = 0;
-    if (device_part) {
-      if (device_exact.size() * 2 >= cpu.size()) {
-        gpu_us = fastest(device_exact);
-      } else {  // the device finished first: time its slice alone, capped by what the co-run saw
-        gpu_us = std::min(device_alone_us(), fastest(device_bound));
-      }
-    }
-    return {split, split > 0 ? fastest(cpu) : 0.0, gpu_us, fastest(total)};
+  // One split point: the CPU part alone (`cpu`), the device part alone (`device`: enqueue and
+  // wait), and for the totals the co-executed run (`both`); each side only when it has work.
+  template <class Cpu, class Device, class Both>
+  split_times time_split(bool cpu_part, bool device_part, bool co_executed, Cpu&& cpu, Device&& device, Both&& both) const {
+    return {cpu_part ? fastest_us(cpu) : 0.0, device_part ? fastest_us(device) : 0.0, co_executed ? fastest_us(both) : 0.0};
   }
 
-  // The device computing channels [split, N) alone: a layer of just those channels, split 0.
-  double linear_device_alone_us(const gemm_shape& s, std::size_t split, const std::vector<float>& w, const float* x_values) {
-    const std::size_t columns = s.n - split;
-    linear<float> slice(context_, pool_, columns, s.k, std::span(w).subspan(split * s.k));
-    memory::io_buffer<float> x(context_, s.m * s.k, slice.shared_memory()), y(context_, s.m * columns, slice.shared_memory());
-    std::copy(x_values, x_values + s.m * s.k, x.data());
-    std::vector<double> samples;
-    slice(x.data(), s.m, y.data(), 0);
-    for (int r = 0; r < options_.repeats; ++r) {
-      slice(x.data(), s.m, y.data(), 0);
-      samples.push_back(slice.last_run().total_seconds * 1e6);
+  // The fastest run of `run` after a warm-up: at least --repeats runs, more while they took
+  // under 5 ms in all, at most 50. The fastest, since interference only ever adds time.
+  template <class Run>
+  double fastest_us(Run&& run) const {
+    constexpr double point_budget_us = 5000;
+    constexpr int max_repeats = 50;
+    const auto run_us = [&] {
+      const auto start = clock_type::now();
+      run();
+      return std::chrono::duration<double, std::micro>(clock_type::now() - start).count();
+    };
+    run_us();
+    double fastest = run_us(), spent = fastest;
+    for (int r = 1; r < options_.repeats || (spent < point_budget_us && r < max_repeats); ++r) {
+      const double us = run_us();
+      fastest = std::min(fastest, us);
+      spent += us;
     }
-    return fastest(samples);
+    return fastest;
   }
 
   template <class Features>
-  static void write_row(std::ostream& out, const std::string& id, predict::side side, const typename Features::vector& features,
-                        double time_us) {
-    out << Features::op << ',' << to_string(side) << ',' << id;
+  static sample make_sample(const std::string& id, predict::side side, const typename Features::vector& features, double time_us) {
+    std::ostringstream row;
+    row << Features::op << ',' << to_string(side) << ',' << id;
     for (const double f : features) {
-      out << ',';
-      if (!std::isnan(f)) out << f;
+      row << ',';
+      if (!std::isnan(f)) row << f;
     }
-    out << ',' << time_us << '\n';
+    return {row.str(), time_us};
   }
 
   options options_;
@@ -359,6 +355,7 @@ options parse(int argc, char** argv) {
     else if (auto v = value(arg, "--op")) o.op = *v;
     else if (auto v = value(arg, "--out")) o.out = *v;
     else if (auto v = value(arg, "--totals")) o.totals = *v;
+    else if (auto v = value(arg, "--noise")) o.noise = *v;
     else if (auto v = value(arg, "--sweep")) o.sweep = *v;
     else if (auto v = value(arg, "--budget-seconds")) o.budget_seconds = std::stod(*v);
     else if (auto v = value(arg, "--splits")) o.splits = std::max<std::size_t>(2, std::stoul(*v));
@@ -372,29 +369,41 @@ options parse(int argc, char** argv) {
   return o;
 }
 
+// Opens `path` for rows under `header`, appended when resuming into a file that has them.
+std::ofstream open_csv(const std::string& path, const std::string& header, bool resume) {
+  std::error_code no_file;
+  const bool append = resume && std::filesystem::file_size(path, no_file) > 0 && !no_file;
+  std::ofstream out(path, append ? std::ios::app : std::ios::trunc);
+  if (!append) out << header << '\n';
+  if (!out) throw error(errc::io, "cannot write " + path);
+  return out;
+}
+
 template <class Shape>
 int run(const options& o, std::vector<shape_case<Shape>> cases) {
   using features = typename predict::features_of<Shape>::type;
   const auto start = clock_type::now();
   calibrator cal(o);
+  // Every 8th shape of the whole sweep, so that a resumed sweep re-measures the same ones.
+  std::set<std::string> noisy;
+  if (!o.noise.empty())
+    for (std::size_t i = 0; i < cases.size(); i += 8) noisy.insert(cases[i].id);
   const std::set<std::string> done = o.resume ? measured_shapes(o.out) : std::set<std::string>{};
   std::erase_if(cases, [&](const shape_case<Shape>& c) { return done.contains(c.id); });
 
-  const bool append = o.resume && !done.empty();
-  std::ofstream rows(o.out, append ? std::ios::app : std::ios::trunc);
-  std::ofstream totals;
-  if (!append) rows << header<features>() << '\n';
-  if (!o.totals.empty()) {
-    totals.open(o.totals, append ? std::ios::app : std::ios::trunc);
-    if (!append)
-      totals << (std::is_same_v<Shape, gemm_shape> ? "shape_id,m,n,k" : "shape_id,dimension,extent") << ",split,cpu_us,gpu_us,total_us\n";
-  }
-  if (!rows || (!o.totals.empty() && !totals)) throw error(errc::io, "cannot write " + o.out + " or " + o.totals);
+  const bool resume = o.resume && !done.empty();
+  std::ofstream rows = open_csv(o.out, header<features>(), resume), totals, noise;
+  if (!o.totals.empty())
+    totals = open_csv(o.totals, std::string(std::is_same_v<Shape, gemm_shape> ? "shape_id,m,n,k" : "shape_id,dimension,extent") +
+                                    ",split,cpu_us,gpu_us,total_us",
+                      resume);
+  if (!o.noise.empty()) noise = open_csv(o.noise, header<features>() + ",repeat_us", resume);
   std::fprintf(stderr, "calibrating %zu %s shapes on %s (%zu skipped), device: %u units, dispatch %.1f us\n", cases.size(),
                o.op.c_str(), o.platform.c_str(), done.size(), cal.device().compute_units, cal.device().dispatch_us);
 
+  const auto work = [&](const shape_case<Shape>& c) { return work_of(c.shape) * (noisy.contains(c.id) ? 2 : 1); };
   double total_work = 0, done_work = 0;
-  for (const shape_case<Shape>& c : cases) total_work += work_of(c.shape);
+  for (const shape_case<Shape>& c : cases) total_work += work(c);
   std::size_t finished = 0;
   for (const shape_case<Shape>& c : cases) {
     const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
@@ -404,11 +413,18 @@ int run(const options& o, std::vector<shape_case<Shape>> cases) {
       break;
     }
     // A shape's rows are written whole, so an interrupted sweep resumes cleanly.
-    std::ostringstream shape_rows, shape_totals;
-    cal.measure(c, shape_rows, shape_totals);
+    std::ostringstream shape_rows, shape_totals, shape_noise;
+    const std::vector<sample> samples = cal.measure(c, totals.is_open() ? &shape_totals : nullptr);
+    for (const sample& s : samples) shape_rows << s.row << ',' << s.time_us << '\n';
+    if (noisy.contains(c.id)) {
+      const std::vector<sample> again = cal.measure(c, nullptr);  // the same points in the same order
+      for (std::size_t i = 0; i < samples.size(); ++i)
+        shape_noise << samples[i].row << ',' << samples[i].time_us << ',' << again[i].time_us << '\n';
+    }
     rows << shape_rows.str() << std::flush;
     if (totals.is_open()) totals << shape_totals.str() << std::flush;
-    done_work += work_of(c.shape);
+    if (noise.is_open()) noise << shape_noise.str() << std::flush;
+    done_work += work(c);
     ++finished;
   }
   show_progress(finished, cases.size(), done_work, total_work, std::chrono::duration<double>(clock_type::now() - start).count());

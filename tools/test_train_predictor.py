@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """End-to-end test of train_predictor.py: trains on synthetic calibration data whose times are
-a known function of the features, checks the held-out accuracy, then compiles a C++ program
-against the generated header and the model file and checks both reproduce scikit-learn.
+a known function of the features, checks the held-out accuracy and the noise floor it prints
+for synthetic repeated measurements, then compiles a C++ program against the generated header
+and the model file and checks both reproduce scikit-learn.
 
 Usage: test_train_predictor.py [--cxx g++] [--include DIR]; exits non-zero on failure.
 """
 
 import argparse
+import contextlib
 import csv
+import io
 import math
 import os
 import random
@@ -23,6 +26,13 @@ import train_predictor  # noqa: E402
 FEATURES = ("m", "n", "k", "batch", "channels", "pixels", "flops")
 MIN_WITHIN_10_PERCENT = 0.8
 MAX_RELATIVE_DIFFERENCE = 1e-4
+# Repeats of a 100 us measurement per model, in two noise files; conv/gpu has none. The share
+# within ±10% of the measurement (90.5 is, though 100 is not within 10% of it) is what the
+# trainer must print.
+NOISE_REPEATS = ({"linear/cpu": (90.5, 104, 109, 125), "linear/gpu": (80, 91, 112, 150)},
+                 {"conv/cpu": (60, 99.5, 100, 140)})
+EXPECTED_NOISE = {"linear/cpu": "75.0%", "linear/gpu": "25.0%", "conv/cpu": "50.0%",
+                  "conv/gpu": "-"}
 
 
 def synthetic_time_us(side: str, flops: float, rng: random.Random) -> float:
@@ -47,6 +57,25 @@ def write_synthetic_csv(path: Path, rng: random.Random) -> None:
                         cells = [values.get(f, "") for f in FEATURES]
                         time_us = synthetic_time_us(side, values["flops"], rng)
                         writer.writerow([op, side, f"{op}{shape}", *cells, f"{time_us:.4f}"])
+
+
+def write_noise_csv(path: Path, repeats: dict[str, tuple[float, ...]]) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["op", "side", "shape_id", *FEATURES, "time_us", "repeat_us"])
+        for name, times in repeats.items():
+            op, side = name.split("/")
+            for again in times:
+                writer.writerow([op, side, f"{op}0", *("1" for _ in FEATURES), "100", again])
+
+
+def check_noise_floor(table: str) -> None:
+    """The noise column of each model's row in the trainer's table."""
+    rows = [cells for cells in map(str.split, table.splitlines()) if len(cells) > 7]
+    printed = {cells[0]: cells[7] for cells in rows
+               if cells[0] in EXPECTED_NOISE and cells[1] in train_predictor.KINDS}
+    print(f"noise floor printed: {printed}")
+    assert printed == EXPECTED_NOISE, f"expected {EXPECTED_NOISE}"
 
 
 def check_held_out_accuracy(predictions: list[dict]) -> None:
@@ -152,11 +181,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         write_synthetic_csv(workdir / "calibration.csv", random.Random(1))
-        status = train_predictor.main([
-            str(workdir / "calibration.csv"), "--model", str(workdir / "synthetic.model"),
-            "--header", str(workdir / "synthetic_models.hpp"), "--name", "synthetic",
-            "--predictions", str(workdir / "predictions.csv")])
+        noise_files = [str(workdir / f"noise{i}.csv") for i in range(len(NOISE_REPEATS))]
+        for path, repeats in zip(noise_files, NOISE_REPEATS):
+            write_noise_csv(Path(path), repeats)
+        table = io.StringIO()
+        with contextlib.redirect_stdout(table):
+            status = train_predictor.main([
+                str(workdir / "calibration.csv"), "--noise", *noise_files,
+                "--model", str(workdir / "synthetic.model"),
+                "--header", str(workdir / "synthetic_models.hpp"), "--name", "synthetic",
+                "--predictions", str(workdir / "predictions.csv")])
+        print(table.getvalue(), end="")
         assert status == 0, f"train_predictor exited with {status}"
+        check_noise_floor(table.getvalue())
+        # A noise file without repeats is an input error, not a traceback.
+        status = train_predictor.main([str(workdir / "calibration.csv"),
+                                       "--noise", str(workdir / "calibration.csv")])
+        assert status == 2, f"train_predictor exited with {status} on a noise file without repeat_us"
 
         with open(workdir / "predictions.csv", newline="") as file:
             predictions = list(csv.DictReader(file))

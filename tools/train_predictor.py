@@ -13,6 +13,11 @@ of a shape seen in training), then refitted on all rows and exported as
                  include/coexec/predict/models/example.hpp (namespace models::<--name>).
 Ensembles stay small (--max-trees, --max-depth) because the planner makes 10-20 predictions
 per new shape within about 20 us; the predict cost is reported as node visits per prediction.
+
+--noise FILE... (coexec-calibrate --noise: the CSV's rows plus a repeat_us column, each row
+measured twice) prints beside each model's held-out accuracy the share of rows whose repeat is
+within ±10% of time_us, as a prediction must be: the noise floor, about the most any model can
+reach on that data.
 """
 
 import argparse
@@ -31,6 +36,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 KEY_COLUMNS = ("op", "side", "shape_id")
 TARGET_COLUMN = "time_us"
+REPEAT_COLUMN = "repeat_us"
 KINDS = ("gbt", "forest", "tree")
 # Ensemble kind names of the C++ side (ensemble_kind).
 EXPORTED_KIND = {"gbt": "boosted", "forest": "forest", "tree": "tree"}
@@ -69,7 +75,11 @@ class Evaluation:
         return float(np.mean(self.relative_errors(group)))
 
     def within_10_percent(self, group: Group) -> float:
-        return float(np.mean(self.relative_errors(group) <= 0.10))
+        return within_10_percent(self.relative_errors(group))
+
+
+def within_10_percent(relative_errors: np.ndarray) -> float:
+    return float(np.mean(relative_errors <= 0.10))
 
 
 @dataclass
@@ -163,28 +173,49 @@ def make_group(path: Path, name: str, rows: list[tuple[int, dict[str, str]]],
         raise InputError(f"{path}: {name} rows have no filled-in feature column")
     for feature in features:
         check_name(feature, f"{path}: feature column")
-
-    def number(line: int, cells: dict[str, str], column: str) -> float:
-        try:
-            value = float(cells[column])
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise InputError(f"{path}:{line}: {column} is not a finite number")
-        return value
-
-    time_us = np.array([number(line, cells, TARGET_COLUMN) for line, cells in rows])
-    if (time_us <= 0).any():
-        line = rows[int(np.argmax(time_us <= 0))][0]
-        raise InputError(f"{path}:{line}: {TARGET_COLUMN} must be positive")
     return Group(
         name=name,
         features=features,
-        x=np.array([[number(line, cells, f) for f in features] for line, cells in rows]),
-        time_us=time_us,
+        x=np.array([[number(path, line, cells, f) for f in features] for line, cells in rows]),
+        time_us=np.array([positive(path, line, cells, TARGET_COLUMN) for line, cells in rows]),
         shapes=np.array([cells["shape_id"] for _, cells in rows]),
         rows=np.array([line for line, _ in rows]),
     )
+
+
+def number(path: Path, line: int, cells: dict[str, str], column: str) -> float:
+    try:
+        value = float(cells[column])
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(f"{path}:{line}: {column} is not a finite number")
+    return value
+
+
+def positive(path: Path, line: int, cells: dict[str, str], column: str) -> float:
+    value = number(path, line, cells, column)
+    if value <= 0:
+        raise InputError(f"{path}:{line}: {column} must be positive")
+    return value
+
+
+def read_noise(path: Path) -> dict[str, list[float]]:
+    """Model name -> relative difference of each row's repeat to its time_us, from a
+    coexec-calibrate --noise file."""
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        missing = [c for c in ("op", "side", TARGET_COLUMN, REPEAT_COLUMN)
+                   if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}: header lacks column(s) {', '.join(missing)}")
+        differences: dict[str, list[float]] = {}
+        for cells in reader:
+            first = positive(path, reader.line_num, cells, TARGET_COLUMN)
+            again = positive(path, reader.line_num, cells, REPEAT_COLUMN)
+            name = f"{cells['op']}/{cells['side']}"
+            differences.setdefault(name, []).append(abs(again / first - 1))
+    return differences
 
 
 def check_name(name: str, what: str) -> None:
@@ -376,6 +407,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--header", type=Path, help="write the generated C++ header here")
     parser.add_argument("--name", help="namespace of the header's models (models::<name>)")
     parser.add_argument("--predictions", type=Path, help="write per-row predictions (CSV) here")
+    parser.add_argument("--noise", type=Path, nargs="+", action="extend", default=[],
+                        help="measurements taken twice (coexec-calibrate --noise): the noise floor")
     # 32 trees of depth 5 take about 0.5 us per prediction, so a plan's 10-20 stay in budget.
     parser.add_argument("--max-trees", type=int, default=32, help="trees per model")
     parser.add_argument("--max-depth", type=int, default=5, help="depth of each tree")
@@ -406,13 +439,17 @@ def main(argv: list[str] | None = None) -> int:
         for group in groups:
             if len(set(group.shapes)) < 2:
                 raise InputError(f"{group.name} needs at least 2 shapes to hold some out")
+        noise: dict[str, list[float]] = {}
+        for path in args.noise:
+            for name, differences in read_noise(path).items():
+                noise.setdefault(name, []).extend(differences)
     except (InputError, OSError) as problem:
         print(f"train_predictor: {problem}", file=sys.stderr)
         return 2
 
     kinds = KINDS if args.kind == "auto" else (args.kind,)
     print(f"{'model':<12} {'kind':<7} {'shapes':>6} {'rows':>6} {'held out':>10} "
-          f"{'MAPE':>7} {'±10%':>7} {'trees':>5} {'depth':>5} {'visits':>7}")
+          f"{'MAPE':>7} {'±10%':>7} {'noise':>7} {'trees':>5} {'depth':>5} {'visits':>7}")
     models, evaluations, final_us, spot_checks = [], [], [], []
     for group in groups:
         candidates = [evaluate(group, kind, args) for kind in kinds]
@@ -431,17 +468,20 @@ def main(argv: list[str] | None = None) -> int:
                                f"by {mismatch:.2e} (relative)")
 
         held_out = f"{len(set(group.shapes[best.test]))}/{len(best.test)}"
+        floor = (f"{100 * within_10_percent(np.array(noise[group.name])):>6.1f}%"
+                 if group.name in noise else f"{'-':>7}")
         print(f"{group.name:<12} {best.kind:<7} {len(set(group.shapes)):>6} {len(group.x):>6} "
               f"{held_out:>10} {100 * best.mape(group):>6.1f}% "
-              f"{100 * best.within_10_percent(group):>6.1f}% {len(model.trees):>5} "
+              f"{100 * best.within_10_percent(group):>6.1f}% {floor} {len(model.trees):>5} "
               f"{model.max_depth():>5} {visits.mean():>7.0f}")
         models.append(model)
         evaluations.append(best)
         final_us.append(final)
         spot_checks.append(group.x[0])
 
-    print("held out: shapes/rows never seen in training; visits: tree nodes a prediction "
-          "walks, mean over rows (the predict cost)")
+    print("held out: shapes/rows never seen in training; ±10%: held-out predictions within 10%;\n"
+          "noise: repeats (--noise) within 10% of the first measurement, about the most a model can "
+          "reach;\nvisits: tree nodes a prediction walks, mean over rows (the predict cost)")
     source = " and ".join(path.name for path in args.csv)
     if args.model:
         args.model.write_text(model_file_text(models, names, source))

@@ -14,7 +14,10 @@
 // memory bandwidth the sides share. What the sides' corrections do not show of it is learned per
 // shape as an additive overhead, which only co-executed plans pay.
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstddef>
+#include <limits>
 
 namespace coexec::plan {
 
@@ -51,6 +54,27 @@ class running_average {
  private:
   double value_ = 0;
   bool sampled_ = false;
+};
+
+/// The least of the last `window` samples of a time. Timing noise only ever adds time
+/// (preemption, interrupts, the other side's traffic), so the minimum of recent runs is what a
+/// configuration takes, and one slow run cannot move a plan; a slowdown as long as the window
+/// (drift, a busy CPU) still does.
+class recent_minimum {
+ public:
+  static constexpr std::size_t window = 8;  ///< samples remembered
+
+  bool sampled() const noexcept { return count_ > 0; }  ///< true once a sample was added
+  /// The least remembered sample; infinity before the first.
+  double value() const noexcept {
+    const auto end = samples_.begin() + static_cast<std::ptrdiff_t>(std::min(count_, window));
+    return count_ == 0 ? std::numeric_limits<double>::infinity() : *std::min_element(samples_.begin(), end);
+  }
+  void add(double sample) noexcept { samples_[count_++ % window] = sample; }  ///< remembers `sample`, forgetting the oldest
+
+ private:
+  std::array<double, window> samples_{};
+  std::size_t count_ = 0;
 };
 
 /// The correction of one side (CPU or device) of one shape: a multiplier on the model's prediction,

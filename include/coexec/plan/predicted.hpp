@@ -342,11 +342,12 @@ class predicted {
     plan& p = found->second;
     split_plan at{features::dimensions[0], run.split};
     if constexpr (requires { run.dimension; }) at.dimension = run.dimension;
+    bool endpoint_moved = false;
     if (co_executed(p, at))
       learn_co_executed(key, p, at, run);
     else
-      learn_single_side(key, p, at, run);
-    if (p.correction.stale(options_)) plan_split(key, p);
+      endpoint_moved = learn_single_side(key, p, at, run);
+    if (endpoint_moved || p.correction.stale(options_)) plan_split(key, p);
     guard(p);
   }
 
@@ -391,9 +392,9 @@ class predicted {
     // The endpoints as measured, anchored and then averaged over every single-side run: later
     // corrections come from co-executed runs (where the sides slow each other down) and must not
     // talk the plan into a single side that is slower than the other single side really was.
-    // An average and not the latest run, so that one noisy run does not move the plan.
-    running_average measured_device_only_us{}, measured_cpu_only_us{};
-    running_average measured_chosen_us{};  // runs of `chosen` while it co-executes: what the guard compares
+    // The least of recent runs, not the latest one, so that one noisy run does not move the plan.
+    recent_minimum measured_device_only_us{}, measured_cpu_only_us{};
+    recent_minimum measured_chosen_us{};  // runs of `chosen` while it co-executes: what the guard compares
 
     std::size_t extent(split_dimension d) const { return extents[index(d)].extent; }
   };
@@ -443,19 +444,23 @@ class predicted {
     // A device that finished first is known only by a bound: its corrected prediction, just capped by it, stands in.
     const double device_time_us = run.device_exact ? device_us : corrected_us(key, p, predict::side::gpu, at);
     p.correction.overhead_us.add(total_us - std::max(cpu_us, device_time_us), options_.weight);
-    if (at == p.chosen) p.measured_chosen_us.add(total_us, options_.weight);
+    if (at == p.chosen) p.measured_chosen_us.add(total_us);
   }
 
   // A run of one side alone (split 0 or the extent) corrects that side and refreshes its measured
   // endpoint. Its time is exact even for a device that finished first: no CPU part held the host.
+  // True when the measured endpoint time moved.
   template <class Record>
-  void learn_single_side(const Key& key, plan& p, split_plan at, const Record& run) {
+  bool learn_single_side(const Key& key, plan& p, split_plan at, const Record& run) {
     const bool device = at.split == 0;
     const double ratio = (device ? run.device_seconds : run.cpu_seconds) * 1e6 /
                          predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, at);
-    if (!(ratio > 0 && std::isfinite(ratio))) return;  // nothing measurable: keep the model's word
+    if (!(ratio > 0 && std::isfinite(ratio))) return false;  // nothing measurable: keep the model's word
     (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
-    (device ? p.measured_device_only_us : p.measured_cpu_only_us).add(run.total_seconds * 1e6, options_.weight);
+    recent_minimum& measured = device ? p.measured_device_only_us : p.measured_cpu_only_us;
+    const double before = measured.value();
+    measured.add(run.total_seconds * 1e6);
+    return measured.value() != before;
   }
 
   // Times each side alone (after a warm-up run) and learns from it. The endpoints are the same
@@ -519,14 +524,14 @@ class predicted {
     p.measured_chosen_us = {};
   }
 
-  // The guard: a co-executed plan whose measured time averages above the faster measured single
-  // side gives way to that side. Corrected predictions alone can keep it: a multiplier per side
+  // The guard: a co-executed plan whose measured time (least of recent runs) is above the faster
+  // measured single side's gives way to that side. Corrected predictions alone can keep it: a multiplier per side
   // and one overhead per shape, learned over several splits, need not fit this split's time.
   static void guard(plan& p) {
     if (!p.measured_chosen_us.sampled()) return;
     const bool cpu_faster = !p.measured_device_only_us.sampled() ||
                             (p.measured_cpu_only_us.sampled() && p.measured_cpu_only_us.value() < p.measured_device_only_us.value());
-    const running_average& faster = cpu_faster ? p.measured_cpu_only_us : p.measured_device_only_us;
+    const recent_minimum& faster = cpu_faster ? p.measured_cpu_only_us : p.measured_device_only_us;
     if (faster.sampled() && p.measured_chosen_us.value() > faster.value())
       place(p, {p.chosen.dimension, cpu_faster ? p.extent(p.chosen.dimension) : 0});
   }

@@ -42,6 +42,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -395,6 +396,9 @@ class predicted {
     // The least of recent runs, not the latest one, so that one noisy run does not move the plan.
     recent_minimum measured_device_only_us{}, measured_cpu_only_us{};
     recent_minimum measured_chosen_us{};  // runs of `chosen` while it co-executes: what the guard compares
+    // The model's uncorrected word per (dimension, split, side): a shape is planned again after
+    // almost every run as its corrections move, and tree evaluations would cost µs each time.
+    mutable std::map<std::tuple<split_dimension, std::size_t, predict::side>, double> predicted_us{};
 
     std::size_t extent(split_dimension d) const { return extents[index(d)].extent; }
   };
@@ -413,11 +417,14 @@ class predicted {
   double predict_us(const Key& key, const plan& p, predict::side s, split_plan at) const {
     const std::size_t count = s == predict::side::cpu ? at.split : p.extent(at.dimension) - at.split;
     if (count == 0) return 0;
+    const auto [known, fresh] = p.predicted_us.try_emplace({at.dimension, at.split, s});
+    if (!fresh) return known->second;
     ++predictions_;
     if constexpr (multi_dimensional)
-      return model_->predict_us(s, features::of(s, key, at.dimension, count, p.setup));
+      known->second = model_->predict_us(s, features::of(s, key, at.dimension, count, p.setup));
     else
-      return model_->predict_us(s, features::of(s, key, count, p.setup));
+      known->second = model_->predict_us(s, features::of(s, key, count, p.setup));
+    return known->second;
   }
 
   double corrected_us(const Key& key, const plan& p, predict::side s, split_plan at) const {

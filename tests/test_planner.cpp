@@ -269,7 +269,7 @@ TEST_CASE("single-side runs refresh the measured single-side time") {
     REQUIRE(planner.choose(bert_ffn, op) == s.alone);
     (s.alone == 0 ? op.truth.gpu : op.truth.cpu).flops_per_us /= 3;
     const auto splits = op.run_planned(planner, int(plan::recent_minimum::window) + 1);
-    CHECK(splits[plan::recent_minimum::window - 1] == s.alone);  // after window - 1 slow runs (and the anchoring one)
+    CHECK(splits[plan::recent_minimum::window - 1] == s.alone);  // after window - 1 slow runs (and the anchoring ones)
     const std::size_t split = splits.back();
     CAPTURE(split);
     CHECK(split > 0);

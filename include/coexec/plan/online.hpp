@@ -31,6 +31,9 @@ struct correction_options {
   /// both corrections from those exact times: the plan then starts from measured endpoints,
   /// so a model far off for this machine can never make it lose to the best single side.
   bool anchor_endpoints = true;
+  /// Timed runs of each side when anchoring, after a warm-up; the least counts. A plan that
+  /// settles on one side never times the other again, so one slow anchoring run would stick.
+  int anchor_runs = 3;
 };
 
 /// An exponentially weighted moving average whose first sample is taken whole.

@@ -470,16 +470,18 @@ class predicted {
     return measured.value() != before;
   }
 
-  // Times each side alone (after a warm-up run) and learns from it. The endpoints are the same
-  // runs whatever the dimension, so the first one's serve.
+  // Times each side alone (a warm-up, then options_.anchor_runs timed runs) and learns from it.
+  // The endpoints are the same runs whatever the dimension, so the first one's serve.
   template <class Op>
   void anchor(const Key& key, plan& p, Op& op) {
     const split_dimension d = features::dimensions[0];
     for (const std::size_t split : {p.extent(d), std::size_t{0}}) {
       op.run(result({d, split}));
-      op.run(result({d, split}));
-      // A device part recomputed on the CPU timed the CPU, not the device.
-      if (!op.last_record().device_recomputed) learn_single_side(key, p, {d, split}, op.last_record());
+      for (int timed = 0; timed < options_.anchor_runs; ++timed) {
+        op.run(result({d, split}));
+        // A device part recomputed on the CPU timed the CPU, not the device.
+        if (!op.last_record().device_recomputed) learn_single_side(key, p, {d, split}, op.last_record());
+      }
     }
   }
 

@@ -23,13 +23,14 @@ namespace coexec::plan {
 
 /// Tuning of the online correction: averaging weight, backoff, replanning threshold, anchoring.
 struct correction_options {
-  double weight = 0.5;    ///< of a new sample in each average: ratios, overhead, measured times (the first one is taken whole)
+  double weight = 0.5;    ///< of a new sample in each average, ratios and overhead (the first one is taken whole)
   double backoff = 0.85;  ///< factor step while only upper bounds have been seen
   /// Relative factor change, or overhead change relative to the planned time, that triggers a new plan.
   double replan_change = 0.02;
-  /// Before the first plan of a shape, run each side alone once (split N, then 0) and take
-  /// both corrections from those exact times: the plan then starts from measured endpoints,
-  /// so a model far off for this machine can never make it lose to the best single side.
+  /// Before the first plan of a shape, run each side alone (split N, then 0) and take both
+  /// corrections and the measured single-side times from those exact runs: the plan then
+  /// starts from measured endpoints, so a model far off for this machine can never make it
+  /// lose to the best single side.
   bool anchor_endpoints = true;
   /// Timed runs of each side when anchoring, after a warm-up; the least counts. A plan that
   /// settles on one side never times the other again, so one slow anchoring run would stick.

@@ -390,7 +390,7 @@ class predicted {
     split_plan chosen{};
     shape_correction correction{};  // per side, shared by the dimensions: a bias is the side's, not the cut's
     bool placed = false;  ///< chosen holds a plan
-    // The endpoints as measured, anchored and then averaged over every single-side run: later
+    // The endpoints as measured, anchored and then refreshed by every single-side run: later
     // corrections come from co-executed runs (where the sides slow each other down) and must not
     // talk the plan into a single side that is slower than the other single side really was.
     // The least of recent runs, not the latest one, so that one noisy run does not move the plan.
@@ -534,15 +534,14 @@ class predicted {
   }
 
   // The guard: a co-executed plan whose measured time (least of recent runs) is above the faster
-  // measured single side's gives way to that side. Corrected predictions alone can keep it: a multiplier per side
-  // and one overhead per shape, learned over several splits, need not fit this split's time.
+  // measured single side's gives way to that side. Corrected predictions alone can keep it: a
+  // multiplier per side and one overhead per shape, learned over several splits, need not fit
+  // this split's time.
   static void guard(plan& p) {
-    if (!p.measured_chosen_us.sampled()) return;
-    const bool cpu_faster = !p.measured_device_only_us.sampled() ||
-                            (p.measured_cpu_only_us.sampled() && p.measured_cpu_only_us.value() < p.measured_device_only_us.value());
-    const recent_minimum& faster = cpu_faster ? p.measured_cpu_only_us : p.measured_device_only_us;
-    if (faster.sampled() && p.measured_chosen_us.value() > faster.value())
-      place(p, {p.chosen.dimension, cpu_faster ? p.extent(p.chosen.dimension) : 0});
+    // A side never measured reads infinity, so it is never the faster one.
+    const double cpu_only_us = p.measured_cpu_only_us.value(), device_only_us = p.measured_device_only_us.value();
+    if (p.measured_chosen_us.sampled() && p.measured_chosen_us.value() > std::min(cpu_only_us, device_only_us))
+      place(p, {p.chosen.dimension, cpu_only_us < device_only_us ? p.extent(p.chosen.dimension) : 0});
   }
 
   std::optional<Model> model_;

@@ -8,8 +8,9 @@
 //   T, PANEL, COEXEC_ACT, COEXEC_HAS_BIAS    element type, panel width, epilogue
 //   COEXEC_GEMM_FAMILY                       which kernel below is compiled
 //   TILE_M, TILE_N, TILE_K, MICRO_M, MICRO_N, VW, K_SPLIT   tile sizes (gemm_config)
-// Every kernel takes the same arguments, so one launcher serves them all. Work-items outside the
-// problem only skip their stores: all of them reach coexec_signal_done and every barrier.
+// Every kernel takes the same arguments, so one launcher serves them all, and starts by passing
+// its gate (kernels/sync.cl). Work-items outside the problem only skip their stores: all of them
+// reach coexec_signal_done and every barrier.
 
 #define COEXEC_GEMM_LOCAL 0
 #define COEXEC_GEMM_REGISTER 1
@@ -24,7 +25,7 @@
 #define COEXEC_GEMM_ARGS                                                                        \
   __global const T *x, uint x_offset, uint ldx, __global const T *w, uint w_offset,              \
       __global const T *bias, uint bias_offset, __global T *y, uint y_offset, uint ldy, uint m, \
-      uint n_count, uint k, __global uint *sync, uint epoch
+      uint n_count, uint k, __global uint *gate, uint gate_value, __global uint *sync, uint epoch
 
 // Adds the bias, applies the activation and stores VW outputs of one row from column `col`:
 // one vector store where all VW columns lie inside the slice, element by element at its end.
@@ -56,6 +57,7 @@ inline void coexec_store(vecT acc, __global T* y_row, __global const T* bias, ui
 // walks TILE_M rows MICRO_M at a time, so its panels are re-read from cache, not memory.
 __kernel __attribute__((reqd_work_group_size(TILE_N / VW, 1, 1)))
 void coexec_gemm_register(COEXEC_GEMM_ARGS) {
+  coexec_pass_gate(gate, gate_value);
   const uint strips = (n_count + VW - 1) / VW;
   const uint col = min((uint)get_global_id(0), strips - 1) * VW;  // surplus work-items redo the last strip
   __global const T* strip = w + w_offset + (col / PANEL) * k * PANEL + col % PANEL;
@@ -91,6 +93,7 @@ void coexec_gemm_register(COEXEC_GEMM_ARGS) {
 #define LANES (PANEL / VW)
 __kernel __attribute__((reqd_work_group_size(LANES * K_SPLIT, 1, 1)))
 void coexec_gemv(COEXEC_GEMM_ARGS) {
+  coexec_pass_gate(gate, gate_value);
   const uint lane = get_local_id(0) % LANES, s = get_local_id(0) / LANES;
   const uint col = get_group_id(0) * PANEL + lane * VW;
   const uint row0 = get_group_id(1) * TILE_M;
@@ -146,6 +149,7 @@ void coexec_gemv(COEXEC_GEMM_ARGS) {
 #define VECS_N (MICRO_N / VW)
 __kernel __attribute__((reqd_work_group_size(THREADS_N, THREADS_M, 1)))
 void coexec_gemm_local(COEXEC_GEMM_ARGS) {
+  coexec_pass_gate(gate, gate_value);
   __local T x_tile[TILE_K][TILE_M + 1];
   __local vecT w_tile[TILE_K][TILE_N / VW];
   const uint tn = get_local_id(0), tm = get_local_id(1), id = tm * THREADS_N + tn;

@@ -2,6 +2,8 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <span>
+#include <thread>
 
 #include "coexec/pipe/pipeline.hpp"
 #include "linear_reference.hpp"
@@ -226,6 +228,72 @@ TEST_CASE("a failing step in a streamed run raises its error and opens the gate 
   fail = false;
   net(pipe::mode::streamed);
   CHECK(std::equal(want.begin(), want.end(), net.output().begin()));
+}
+
+// Enqueues a device part behind a gate on `ready` (`enqueue(gate)`), checks that it writes
+// nothing into `y` while the gate stays closed, then opens it (raise, or abort) and waits.
+template <class Enqueue, class Wait>
+void open_gate_after_a_while(sync::spin_flag& ready, std::span<float> y, bool abort, Enqueue enqueue, Wait wait) {
+  constexpr float untouched = -7.0f;
+  ready.raise(0);
+  std::fill(y.begin(), y.end(), untouched);
+  const cl::Event part = enqueue(sync::launch_gate{&ready, 1});
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == untouched; }));
+  abort ? ready.abort() : ready.raise(1);
+  wait(part);
+  CHECK(std::any_of(y.begin(), y.end(), [](float v) { return v != untouched; }));  // an abort runs it through
+}
+
+TEST_CASE("a gated device part starts when its flag is raised (or aborted), not when it is dispatched") {
+  auto ctx = test::make_context();
+  if (!test::has_svm_flags(ctx)) {
+    test::report_skip("gated launches", "device '" + ctx.caps().name + "' lacks fine-grained SVM atomics");
+    return;
+  }
+  cpu::thread_pool pool(2);
+  const small_net spec;
+  memory::svm_vector<std::uint32_t> word(ctx, 1);
+  sync::spin_flag ready(word.data());
+  std::mt19937 rng(12);
+  for (const bool abort : {false, true}) {
+    CAPTURE(abort);
+    {
+      INFO("conv2d");
+      conv layer(ctx, pool, spec.c1, spec.w1, spec.b1);
+      const auto x = test::random_values<float>(spec.c1.input_size(), rng);
+      memory::svm_vector<float> input(ctx, x.size()), y(ctx, spec.c1.output_size()), want(ctx, y.size());
+      std::copy(x.begin(), x.end(), input.begin());
+      const plan::split_plan on_device{plan::split_dimension::channels, 0};
+      layer(input.data(), want.data(), on_device);
+      open_gate_after_a_while(
+          ready, {y.data(), y.size()}, abort, [&](const sync::launch_gate& gate) { return layer.enqueue_device_part(input.data(), y.data(), on_device, gate); },
+          [&](const cl::Event& part) { layer.wait_device_part(part); });
+      if (!abort) CHECK(std::equal(y.begin(), y.end(), want.begin()));
+    }
+    {
+      INFO("linear");
+      constexpr std::size_t m = 3;
+      dense layer(ctx, pool, small_net::hidden, small_net::mid, spec.w3, spec.b3);
+      const auto x = test::random_values<float>(m * small_net::mid, rng);
+      memory::svm_vector<float> input(ctx, x.size()), y(ctx, m * small_net::hidden), want(ctx, y.size());
+      std::copy(x.begin(), x.end(), input.begin());
+      layer(input.data(), m, want.data(), 0);
+      open_gate_after_a_while(
+          ready, {y.data(), y.size()}, abort, [&](const sync::launch_gate& gate) { return layer.enqueue_device_part(input.data(), m, y.data(), 0, gate); },
+          [&](const cl::Event& part) { layer.wait_device_part(part); });
+      if (!abort) CHECK(std::equal(y.begin(), y.end(), want.begin()));
+    }
+  }
+  {
+    INFO("a closed gate needs tensors shared with the device");
+    linear_options staged;
+    staged.shared_memory = false;
+    dense layer(ctx, pool, small_net::hidden, small_net::mid, spec.w3, spec.b3, staged);
+    std::vector<float> x(small_net::mid), y(small_net::hidden);
+    test::check_error([&] { layer.enqueue_device_part(x.data(), 1, y.data(), 0, {&ready, 1}); }, errc::invalid_argument,
+                      "gated device part needs tensors shared");
+  }
 }
 
 TEST_CASE("bad composition is a coexec::error when the step is added") {

@@ -141,8 +141,9 @@ class conv_launcher {
   const conv_config& config() const noexcept { return config_; }  ///< the kernel and launch geometry chosen for the shape
 
   /// Enqueues output channels `channels` x output rows `rows` (both non-empty) of every image
-  /// and flushes; wait with `done.wait(event)`.
-  cl::Event enqueue(const conv_operands<T>& ops, cpu::index_range channels, cpu::index_range rows, sync::completion& done) {
+  /// behind `gate` and flushes; wait with `done.wait(event)`.
+  cl::Event enqueue(const conv_operands<T>& ops, cpu::index_range channels, cpu::index_range rows, sync::completion& done,
+                    const sync::launch_gate& gate = {}) {
     const conv2d_shape& s = shape_;
     require(channels.size() != 0 && rows.size() != 0 && channels.end <= s.out_channels && rows.end <= s.out_height(),
             "conv: channels [" + std::to_string(channels.begin) + ", " + std::to_string(channels.end) + ") and rows [" +
@@ -163,12 +164,13 @@ class conv_launcher {
     detail::require_extent(context_, ops.w, channels.size() * s.patch(), "w");
     detail::require_extent(context_, ops.y, (s.batch - 1) * ops.y_batch_stride + (channels.size() - 1) * ops.y_channel_stride + plane, "y");
     if (has_bias_) detail::require_extent(context_, ops.bias, channels.size(), "bias");
+    detail::require_gate_support(context_, gate, "conv");
 
     detail::kernel_args args(kernel_);
     args.pointer(ops.x).pointer(ops.w).pointer(ops.bias).pointer(ops.y).size(ops.y_batch_stride).size(ops.y_channel_stride);
     for (std::size_t size : {s.channels, s.height, s.width, s.out_width(), s.group_channels(), s.group_out_channels(), s.pad_top, s.pad_left})
       args.size(size);
-    args.size(channels.begin).size(channels.size()).size(rows.begin).size(rows.size());
+    args.size(channels.begin).size(channels.size()).size(rows.begin).size(rows.size()).gate(gate);
     done.bind(kernel_, args.next());
 
     const auto size = config_.global_size(s, channels.size(), rows.size());

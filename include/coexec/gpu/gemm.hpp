@@ -25,6 +25,7 @@
 #include "coexec/memory/panels.hpp"
 #include "coexec/runtime/context.hpp"
 #include "coexec/sync/completion.hpp"
+#include "coexec/sync/spin_flag.hpp"
 #include "coexec/fault_injection.hpp"
 
 namespace coexec::gpu {
@@ -215,6 +216,14 @@ class kernel_args {
     coexec::detail::check(kernel_.setArg(next_++, static_cast<cl_uint>(value)), "clSetKernelArg");
     return *this;
   }
+  /// The gate's flag (a null buffer when open, as for a null operand) and value.
+  kernel_args& gate(const sync::launch_gate& gate) {
+    coexec::detail::check(gate.open() ? clSetKernelArg(kernel_(), next_, sizeof(cl_mem), nullptr)
+                                      : clSetKernelArgSVMPointer(kernel_(), next_, gate.flag->address()),
+                          "clSetKernelArg(gate)");
+    ++next_;
+    return size(gate.value);
+  }
   cl_uint next() const noexcept { return next_; }
 
  private:
@@ -240,6 +249,13 @@ void require_extent(const runtime::context& ctx, const device_ptr<T>& ptr, std::
     require(ctx.owns_svm(ptr.svm + ptr.offset, bytes),
             std::string("gemm: ") + name + " is not " + std::to_string(bytes) + " bytes of SVM allocated through this context");
   }
+}
+
+/// errc::unsupported for a closed gate on a device without SVM atomics: its kernels could not
+/// see the flag, and would run before their input is ready.
+inline void require_gate_support(const runtime::context& ctx, const sync::launch_gate& gate, const char* op) {
+  if (!gate.open() && !ctx.caps().svm_flags())
+    throw error(errc::unsupported, std::string(op) + ": a gated launch needs fine-grained SVM atomics, which '" + ctx.caps().name + "' lacks");
 }
 
 /// Enqueues `kernel` over `global` / `local` on the context's queue and flushes; returns the launch's event.
@@ -288,10 +304,11 @@ class gemm_launcher {
 
   const gemm_config& config() const noexcept { return config_; }  ///< the kernel family and tiles in use
 
-  /// Enqueues `slice` (m rows, n_count columns, k) and flushes; wait with `done.wait(event)`.
-  /// An empty slice (m or n_count zero) launches nothing and binds nothing: it returns a user
-  /// event already set complete, so `done.wait` returns at once in either completion mode.
-  cl::Event enqueue(const gemm_operands<T>& ops, gemm_shape slice, sync::completion& done) {
+  /// Enqueues `slice` (m rows, n_count columns, k) behind `gate` and flushes; wait with
+  /// `done.wait(event)`. An empty slice (m or n_count zero) launches nothing and binds nothing:
+  /// it returns a user event already set complete, so `done.wait` returns at once in either
+  /// completion mode.
+  cl::Event enqueue(const gemm_operands<T>& ops, gemm_shape slice, sync::completion& done, const sync::launch_gate& gate = {}) {
     if (slice.m == 0 || slice.n == 0) return completed_event();
     const std::size_t panels = (slice.n + panel_width - 1) / panel_width;
     require(slice.k > 0, "gemm: k must be positive");
@@ -303,10 +320,11 @@ class gemm_launcher {
     detail::require_extent(context_, ops.w, panels * panel_width * slice.k, "w");
     detail::require_extent(context_, ops.y, (slice.m - 1) * ops.ldy + slice.n, "y");
     if (has_bias_) detail::require_extent(context_, ops.bias, slice.n, "bias");
+    detail::require_gate_support(context_, gate, "gemm");
 
     detail::kernel_args args(kernel_);
     args.pointer(ops.x).size(ops.ldx).pointer(ops.w).pointer(ops.bias).pointer(ops.y).size(ops.ldy);
-    args.size(slice.m).size(slice.n).size(slice.k);
+    args.size(slice.m).size(slice.n).size(slice.k).gate(gate);
     done.bind(kernel_, args.next());
 
     const cl::NDRange local = config_.work_group();

@@ -34,13 +34,15 @@ inline const std::string& conv() {
 // Operands: `w` and `bias` point at channel o_begin, `y` at y[0][o_begin][oh_begin][0]; y is
 // addressed as y[n * y_batch_stride + (o - o_begin) * y_channel_stride + (oh - oh_begin) * OW + ow]
 // so the device may write into the shared output or into a compact staging buffer alike.
-// Work-items outside the block only skip their stores: all of them reach coexec_signal_done.
+// Both kernels start by passing their gate (kernels/sync.cl). Work-items outside the block only
+// skip their stores: all of them reach coexec_signal_done.
 
 #define COEXEC_CONV_ARGS                                                                        \
   __global const T *x, uint x_offset, __global const T *w, uint w_offset, __global const T *bias, \
       uint bias_offset, __global T *y, uint y_offset, uint y_batch_stride, uint y_channel_stride,  \
       uint C, uint H, uint W, uint OW, uint CG, uint OG, uint PT, uint PL, uint o_begin,            \
-      uint o_count, uint oh_begin, uint oh_count, __global uint *sync, uint epoch
+      uint o_count, uint oh_begin, uint oh_count, __global uint *gate, uint gate_value,             \
+      __global uint *sync, uint epoch
 
 #define CONV_CAT_(a, b) a##b
 #define CONV_CAT(a, b) CONV_CAT_(a, b)
@@ -126,6 +128,7 @@ inline void coexec_conv_store(convT acc, __global T* out, __global const T* bias
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void coexec_conv_igemm(COEXEC_CONV_ARGS) {
+  coexec_pass_gate(gate, gate_value);
 #if CONV_FLAT  // the block's pixels are contiguous in x as in y: one long row
   const uint width = oh_count * OW, rows = 1;
 #else
@@ -210,6 +213,7 @@ void coexec_conv_igemm(COEXEC_CONV_ARGS) {
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
+  coexec_pass_gate(gate, gate_value);
   const uint vectors = (OW + VW - 1) / VW, items = (oh_count + ROWS - 1) / ROWS * vectors;
   const uint item = min((uint)get_global_id(0), items - 1);  // surplus work-items redo the last
   // Remainders as a subtraction (see coexec_conv_igemm).

@@ -12,7 +12,7 @@ inline const std::string& sync() {
 // A sync block is two uints in fine-grained SVM: [0] counts work-groups that have arrived,
 // [1] holds the epoch of the last completed launch. The host waits for [1] == epoch, so the
 // block is reused launch after launch without being reset. Host flags are single uints the
-// host raises; COEXEC_ABORT tells waiting kernels to give up.
+// host raises (gates hold launches back on one); COEXEC_ABORT tells waiting kernels to give up.
 //
 // Host-chosen defines (runtime::capabilities::build_options):
 //   COEXEC_SVM_FLAGS      1 when the device has fine-grained SVM with atomics, else 0 (the
@@ -26,18 +26,37 @@ inline const std::string& sync() {
 
 #define COEXEC_ATOMIC(p) ((volatile __global atomic_uint*)(p))
 
+// True when a waiter for `expected` may go on: `seen` reached it (wrap-safe) or is COEXEC_ABORT.
+inline bool coexec_released(uint seen, uint expected) { return seen == COEXEC_ABORT || (int)(seen - expected) >= 0; }
+
+inline uint coexec_load_flag(__global uint* flag) {
+  return atomic_load_explicit(COEXEC_ATOMIC(flag), memory_order_acquire, COEXEC_ATOMIC_SCOPE);
+}
+
 // True once `flag` reached `expected` (wrap-safe), false when the host raised COEXEC_ABORT.
 // Work-item 0 spins; the rest of the work-group learns the outcome through local memory.
 inline bool coexec_wait_host(__global uint* flag, uint expected, __local int* outcome) {
   if (get_local_id(0) == 0 && get_local_id(1) == 0 && get_local_id(2) == 0) {
     uint seen;
     do {
-      seen = atomic_load_explicit(COEXEC_ATOMIC(flag), memory_order_acquire, COEXEC_ATOMIC_SCOPE);
-    } while (seen != COEXEC_ABORT && (int)(seen - expected) < 0);
+      seen = coexec_load_flag(flag);
+    } while (!coexec_released(seen, expected));
     *outcome = seen != COEXEC_ABORT;
   }
   barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
   return *outcome != 0;
+}
+
+// The first statement of every operator kernel: a launch enqueued before its input is ready
+// waits here until the host raises `gate` to `value`, so it starts the moment the input is
+// ready instead of after a dispatch (pipelines). Each work-item spins on its own rather than
+// work-item 0 behind a barrier, which would split barrier-free kernels in two on CPU devices;
+// once the flag is up, the check is one load. A NULL gate is open; COEXEC_ABORT opens it too
+// (the kernel then runs through and the host discards its output).
+inline void coexec_pass_gate(__global uint* gate, uint value) {
+  if (gate)
+    while (!coexec_released(coexec_load_flag(gate), value)) {
+    }
 }
 
 // Called by every work-item after its last store: the last work-group to arrive publishes
@@ -62,6 +81,7 @@ inline void coexec_signal_done(__global uint* sync, uint epoch) {
 #else
 
 inline bool coexec_wait_host(__global uint* flag, uint expected, __local int* outcome) { return true; }
+inline void coexec_pass_gate(__global uint* gate, uint value) {}
 inline void coexec_signal_done(__global uint* sync, uint epoch) {}
 
 #endif

@@ -136,17 +136,20 @@ class conv2d {
 
   /// @name The parts of a run, for callers that schedule them themselves
   /// operator() is enqueue_device_part(), run_cpu_part(), wait_device_part() in a row. A pipeline
-  /// enqueues a layer's device part early instead, behind a gate on the in-order queue, and
-  /// waits for it later. No timings are recorded (last_run() keeps the last operator() call).
+  /// enqueues a layer's device part early instead, behind a gate that the host opens once the
+  /// input is ready, and waits for it later. No timings are recorded (last_run() keeps the last
+  /// operator() call).
   /// @{
-  /// Enqueues and flushes the device's part of `plan`; returns the event of its last command,
-  /// or a null event when the device has nothing to compute.
-  cl::Event enqueue_device_part(const T* x, T* y, plan::split_plan plan) {
+  /// Enqueues and flushes the device's part of `plan`, held back until `gate` opens; returns the
+  /// event of its last command, or a null event when the device has nothing to compute. A
+  /// closed gate needs shared_memory(): a staging copy would read x before the gate opens.
+  cl::Event enqueue_device_part(const T* x, T* y, plan::split_plan plan, const sync::launch_gate& gate = {}) {
     validate_io(x, y);
     validate_plan(plan);
+    require(gate.open() || shared_memory(), "conv2d: a gated device part needs tensors shared with the device (shared_memory())");
     device_.require_settled();
     const part_ranges r = ranges(plan);
-    return r.device_part ? enqueue_device(x, y, r.device_channels, r.device_rows) : cl::Event();
+    return r.device_part ? enqueue_device(x, y, r.device_channels, r.device_rows, gate) : cl::Event();
   }
   /// Computes the CPU's part of `plan` on the pool; returns when it is written.
   void run_cpu_part(const T* x, T* y, plan::split_plan plan) {
@@ -285,7 +288,7 @@ class conv2d {
     CpuKernel{}(*pool_, args, channels, rows);
   }
 
-  cl::Event enqueue_device(const T* x, T* y, cpu::index_range channels, cpu::index_range rows) {
+  cl::Event enqueue_device(const T* x, T* y, cpu::index_range channels, cpu::index_range rows, const sync::launch_gate& gate = {}) {
     const conv2d_shape& s = shape_;
     const std::size_t plane = s.out_height() * s.out_width(), first = (channels.begin * s.out_height() + rows.begin) * s.out_width();
     gpu::conv_operands<T> ops;
@@ -296,7 +299,7 @@ class conv2d {
       ops.y = gpu::device_ptr<T>(y, first);
       ops.y_batch_stride = s.out_channels * plane;
       ops.y_channel_stride = plane;
-      return launcher_->enqueue(ops, channels, rows, completion_);
+      return launcher_->enqueue(ops, channels, rows, completion_, gate);
     }
     // Discrete device: x in whole, the block of y computed compactly, then copied into place.
     const std::size_t block_plane = rows.size() * s.out_width();

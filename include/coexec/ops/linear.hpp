@@ -121,17 +121,20 @@ class linear {
 
   /// @name The parts of a run, for callers that schedule them themselves
   /// operator() is enqueue_device_part(), run_cpu_part(), wait_device_part() in a row. A pipeline
-  /// enqueues a layer's device part early instead, behind a gate on the in-order queue, and
-  /// waits for it later. No timings are recorded (last_run() keeps the last operator() call).
+  /// enqueues a layer's device part early instead, behind a gate that the host opens once the
+  /// input is ready, and waits for it later. No timings are recorded (last_run() keeps the last
+  /// operator() call).
   /// @{
-  /// Enqueues and flushes the device's columns [split, N); returns the event of its last
-  /// command, or a null event when the device has no columns.
-  cl::Event enqueue_device_part(const T* x, std::size_t m, T* y, std::size_t split) {
+  /// Enqueues and flushes the device's columns [split, N), held back until `gate` opens; returns
+  /// the event of its last command, or a null event when the device has no columns. A closed
+  /// gate needs shared_memory(): a staging copy would read x before the gate opens.
+  cl::Event enqueue_device_part(const T* x, std::size_t m, T* y, std::size_t split, const sync::launch_gate& gate = {}) {
     validate_io(x, m, y);
     validate_split(split);
+    require(gate.open() || shared_memory(), "linear: a gated device part needs tensors shared with the device (shared_memory())");
     device_.require_settled();
     weights_.cover(split);
-    return split < n_ ? enqueue_device(x, m, y, split) : cl::Event();
+    return split < n_ ? enqueue_device(x, m, y, split, gate) : cl::Event();
   }
   /// Computes the CPU's columns [0, split) on the pool; returns when they are written.
   void run_cpu_part(const T* x, std::size_t m, T* y, std::size_t split) {
@@ -223,7 +226,7 @@ class linear {
     CpuKernel{}(*pool_, args, begin, end);
   }
 
-  cl::Event enqueue_device(const T* x, std::size_t m, T* y, std::size_t split) {
+  cl::Event enqueue_device(const T* x, std::size_t m, T* y, std::size_t split, const sync::launch_gate& gate = {}) {
     const std::size_t columns = n_ - split;
     gpu::gemm_launcher<T>& launcher = launcher_for(m);
     gpu::gemm_operands<T> ops;
@@ -234,7 +237,7 @@ class linear {
       if (shared_bias_) ops.bias = gpu::device_ptr<const T>(shared_bias_->data(), split);
       ops.y = gpu::device_ptr<T>(y, split);
       ops.ldy = n_;
-      return launcher.enqueue(ops, {m, columns, k_}, completion_);
+      return launcher.enqueue(ops, {m, columns, k_}, completion_, gate);
     }
     // Discrete device: x in, the slice of y computed compactly, then copied into place.
     ensure_staging(m, columns);

@@ -52,8 +52,8 @@ class linear_step final : public step<typename Op::value_type> {
   }
 
   bool device_part() const override { return plan_ && *plan_ < op_->columns(); }
-  cl::Event enqueue_device(const step_io<T>& io) override {
-    return op_->enqueue_device_part(io.inputs[0], rows_, io.output, planned_split());
+  cl::Event enqueue_device(const step_io<T>& io, const sync::launch_gate& gate) override {
+    return op_->enqueue_device_part(io.inputs[0], rows_, io.output, planned_split(), gate);
   }
   void run_cpu(const step_io<T>& io) override {
     last_ = planned_split();
@@ -112,8 +112,8 @@ class conv2d_step final : public step<typename Op::value_type> {
   }
 
   bool device_part() const override { return plan_ && plan_->split < op_->extent(plan_->dimension); }
-  cl::Event enqueue_device(const step_io<T>& io) override {
-    return op_->enqueue_device_part(io.inputs[0], io.output, planned_split());
+  cl::Event enqueue_device(const step_io<T>& io, const sync::launch_gate& gate) override {
+    return op_->enqueue_device_part(io.inputs[0], io.output, planned_split(), gate);
   }
   void run_cpu(const step_io<T>& io) override {
     last_ = planned_split();

@@ -11,6 +11,7 @@
 
 #include "coexec/cpu/thread_pool.hpp"
 #include "coexec/runtime/context.hpp"
+#include "coexec/sync/spin_flag.hpp"
 
 namespace coexec::pipe {
 
@@ -39,7 +40,7 @@ enum class mode {
   cpu_only,     ///< every co-executed step entirely on the CPU, one after the other
   device_only,  ///< every co-executed step entirely on the device, one after the other
   per_layer,    ///< planned splits; each step as the operators run it: enqueue, CPU part, wait
-  streamed      ///< planned splits; step i+1's device part enqueued before step i ends, started by a device-side gate
+  streamed      ///< planned splits; step i+1's device part enqueued before step i ends, behind a gate the host opens
 };
 
 /// Name of a mode, for reports and benchmark names.
@@ -92,9 +93,11 @@ class step {
   /// @{
   /// True when the planned split leaves the device a part.
   virtual bool device_part() const { return false; }
-  /// Enqueues and flushes the device part; the null event when there is none.
-  virtual cl::Event enqueue_device(const step_io<T>& io) {
+  /// Enqueues and flushes the device part, held back until `gate` opens; the null event when
+  /// there is none.
+  virtual cl::Event enqueue_device(const step_io<T>& io, const sync::launch_gate& gate) {
     static_cast<void>(io);
+    static_cast<void>(gate);
     return {};
   }
   virtual void run_cpu(const step_io<T>& io) = 0;  ///< computes the CPU part (a CPU step: all of it)

@@ -56,4 +56,16 @@ class spin_flag {
   atomic_word word_;
 };
 
+/// Holds a kernel launch back until a host flag reaches `value`: every operator kernel starts by
+/// waiting at its gate (coexec_pass_gate in kernels/sync.cl), so a launch enqueued before its
+/// input is ready starts the moment the host raises the flag, with no dispatch in between.
+/// Pipelines stream layers this way. The default gate, without a flag, is open; abort_value
+/// opens every gate. A flag needs fine-grained SVM with atomics (spin_flag's requirements).
+struct launch_gate {
+  const spin_flag* flag = nullptr;  ///< the flag to wait on; null: open
+  std::uint32_t value = 0;          ///< the value it must reach
+
+  bool open() const noexcept { return flag == nullptr; }  ///< true when the launch does not wait
+};
+
 }  // namespace coexec::sync

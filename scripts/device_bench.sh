@@ -8,7 +8,7 @@ suites=${1:-sync|pool|cpu_gemm|gpu_gemm|linear|conv|plan}
 filter=${2:-.}
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-build=/tmp/coexec-build
+build=${BUILD:-/tmp/coexec-build}
 cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/configure.log" 2>&1 || { cat "$out/configure.log"; exit 1; }
 targets=$(cd bench && ls bench_*.cpp | sed 's/\.cpp$//' | grep -E "bench_($suites)$" | tr '\n' ' ')
 ninja -C $build $targets ${TESTS:-} > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }

@@ -1,6 +1,6 @@
 // plan::predicted on operators whose times are analytic functions of the split (deterministic,
 // no timing noise), then with trained models from files and headers, the roofline fallback,
-// and inside ops::linear.
+// and inside ops::linear; linear and conv2d tell a planner whether it may explore.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "coexec/memory/io_buffer.hpp"
+#include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/plan/predicted.hpp"
 #include "coexec/plan/split_plan.hpp"
@@ -120,6 +122,17 @@ bool all_cpu(const std::vector<std::size_t>& splits) {
 }
 
 constexpr std::size_t explore_every = plan::correction_options{}.explore_every;
+
+// Plans the device alone and keeps what the operator said of its sides sharing the weights.
+template <class Choice>
+struct sharing_probe {
+  std::optional<bool> shared{};
+  template <class Key, class Op>
+  Choice choose(const Key&, Op& op) {
+    if constexpr (requires { op.shared_memory(); }) shared = op.shared_memory();
+    return Choice{};
+  }
+};
 
 }  // namespace
 
@@ -371,6 +384,29 @@ TEST_CASE("a co-executed plan explores each single side in turn and keeps its sp
     if (split != best) explored.push_back(split);
   REQUIRE(explored.size() >= 2);
   for (std::size_t i = 0; i < explored.size(); ++i) CHECK(explored[i] == (i % 2 == 0 ? bert_ffn.n : 0));  // the CPU first
+}
+
+TEST_CASE("linear and conv2d tell their planner whether the sides share the weights, so that it may explore") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(7);
+  const std::size_t m = 4, n = 64, k = 32;
+  const conv2d_shape conv_shape{.channels = 8, .height = 6, .width = 6, .out_channels = 16};
+  const auto w = test::random_values<float>(n * k, rng), conv_w = test::random_values<float>(conv_shape.weight_size(), rng);
+  for (const bool share : {true, false}) {
+    CAPTURE(share);
+    ops::linear<float, cpu::packed_gemm, sharing_probe<std::size_t>> layer(ctx, pool, n, k, w, {}, {.shared_memory = share});
+    memory::io_buffer<float> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
+    std::fill(x.data(), x.data() + m * k, 1.0f);
+    layer(x.data(), m, y.data());
+    CHECK(layer.planner().shared == layer.shared_memory());
+
+    ops::conv2d<float, cpu::packed_conv, sharing_probe<plan::split_plan>> conv(ctx, pool, conv_shape, conv_w, {}, {.shared_memory = share});
+    memory::io_buffer<float> cx(ctx, conv_shape.input_size(), conv.shared_memory()), cy(ctx, conv_shape.output_size(), conv.shared_memory());
+    std::fill(cx.data(), cx.data() + conv_shape.input_size(), 1.0f);
+    conv(cx.data(), cy.data());
+    CHECK(conv.planner().shared == conv.shared_memory());
+  }
 }
 
 TEST_CASE("tree_model loads a model file and matches the generated header it was exported with") {

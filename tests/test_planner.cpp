@@ -1,6 +1,6 @@
 // plan::predicted on operators whose times are analytic functions of the split (deterministic,
 // no timing noise), then with trained models from files and headers, the roofline fallback,
-// and inside ops::linear.
+// and inside ops::linear; linear and conv2d tell a planner whether it may explore.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "coexec/memory/io_buffer.hpp"
+#include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/plan/predicted.hpp"
 #include "coexec/plan/split_plan.hpp"
@@ -44,9 +46,11 @@ struct analytic_op {
   analytic_model truth;
   std::size_t granule = 16;
   double overhead_us = 0;  // what a co-executed run takes beyond its slower side
+  bool shared = true;       // the sides share the weights, so the planner may explore
   ops::run_record last{};
   const ops::run_record& last_record() const { return last; }
 
+  bool shared_memory() const { return shared; }
   std::size_t columns() const { return shape.n; }
   std::size_t split_granule() const { return granule; }
   std::size_t element_size() const { return sizeof(float); }
@@ -99,6 +103,36 @@ constexpr double small_overhead_us = 2000, large_overhead_us = 10000;  // under 
 std::filesystem::path shipped_model_file() {
   return std::filesystem::path(__FILE__).parent_path().parent_path() / "models" / "pocl-2.model";
 }
+
+// The device alone takes 10 ms against the CPU's 18, and co-executing no less than the CPU's
+// fixed 12 ms. But the device ran 3x slower while the planner anchored it (30 ms: timing noise on
+// the lent machine reaches 3x), so the plan settles on the CPU.
+constexpr analytic_model device_fast_alone{{12000, 1e5}, {8000, 3e5}};
+
+analytic_op anchored_in_slow_period(analytic_planner& planner, bool shared = true) {
+  analytic_op op{bert_ffn, device_fast_alone, 16, 0, shared};
+  op.truth.gpu = {3 * op.truth.gpu.fixed_us, op.truth.gpu.flops_per_us / 3};
+  REQUIRE(planner.choose(bert_ffn, op) == bert_ffn.n);
+  op.truth = device_fast_alone;
+  return op;
+}
+
+bool all_cpu(const std::vector<std::size_t>& splits) {
+  return std::all_of(splits.begin(), splits.end(), [](std::size_t s) { return s == bert_ffn.n; });
+}
+
+constexpr std::size_t explore_every = plan::correction_options{}.explore_every;
+
+// Plans the device alone and keeps what the operator said of its sides sharing the weights.
+template <class Choice>
+struct sharing_probe {
+  std::optional<bool> shared{};
+  template <class Key, class Op>
+  Choice choose(const Key&, Op& op) {
+    if constexpr (requires { op.shared_memory(); }) shared = op.shared_memory();
+    return Choice{};
+  }
+};
 
 }  // namespace
 
@@ -274,6 +308,104 @@ TEST_CASE("single-side runs refresh the measured single-side time") {
     CAPTURE(split);
     CHECK(split > 0);
     CHECK(split < bert_ffn.n);
+  }
+}
+
+TEST_CASE("exploration times the side a plan does not use and moves a plan anchored in a slow period") {
+  analytic_planner planner(device_fast_alone);
+  analytic_op op = anchored_in_slow_period(planner);
+  REQUIRE(op.best_split() == 0);
+  const std::vector<std::size_t> splits = op.run_planned(planner, int(2 * explore_every));
+  CHECK(all_cpu({splits.begin(), splits.begin() + explore_every}));  // never within explore_every runs
+  CAPTURE(splits.back());
+  CHECK(splits.back() == 0);
+}
+
+TEST_CASE("no exploration where the sides do not share the weights") {
+  analytic_planner planner(device_fast_alone);
+  analytic_op op = anchored_in_slow_period(planner, false);
+  CHECK(all_cpu(op.run_planned(planner, int(2 * explore_every))));
+}
+
+TEST_CASE("explore_every = 0 turns exploration off") {
+  analytic_planner planner(device_fast_alone, {.explore_every = 0});
+  analytic_op op = anchored_in_slow_period(planner);
+  CHECK(all_cpu(op.run_planned(planner, int(2 * explore_every))));
+}
+
+TEST_CASE("exploring a slower side costs at most 1/explore_every of the time: the slower the side, the rarer") {
+  // The CPU alone is best (6 ms): the device's fixed cost alone is more. The device alone is 1.4x
+  // or 10x slower.
+  std::vector<std::size_t> explorations;
+  for (const side_cost device : {side_cost{8000, 1e6}, side_cost{60000, 1e6}}) {
+    CAPTURE(device.fixed_us);
+    analytic_op op{bert_ffn, {{5, 1e5}, device}};
+    analytic_planner planner(op.truth);
+    REQUIRE(planner.choose(bert_ffn, op) == bert_ffn.n);
+    const std::vector<std::size_t> splits = op.run_planned(planner, 3200);
+    std::vector<std::size_t> explored;  // run indices
+    for (std::size_t i = 0; i < splits.size(); ++i)
+      if (splits[i] != bert_ffn.n) explored.push_back(i);
+    CHECK(std::all_of(explored.begin(), explored.end(), [&](std::size_t i) { return splits[i] == 0; }));
+    for (std::size_t i = 1; i < explored.size(); ++i) CHECK(explored[i] - explored[i - 1] > explore_every);
+    const double exploring = double(explored.size()) * op.seconds(side::gpu, 0);
+    const double planned = double(splits.size() - explored.size()) * op.seconds(side::cpu, bert_ffn.n);
+    CHECK(exploring <= planned / explore_every);
+    explorations.push_back(explored.size());
+  }
+  CAPTURE(explorations[0]);
+  CAPTURE(explorations[1]);
+  CHECK(explorations[1] >= 1);
+  CHECK(explorations[1] * 5 <= explorations[0]);
+}
+
+TEST_CASE("a single side the plan just left is not explored within explore_every runs") {
+  // The device alone is best (6 ms against the CPU's 13) until it turns 3x slower (18 ms): once a
+  // window of its runs shows it, the plan moves to the CPU. Co-executing never pays: it takes no
+  // less than the larger fixed cost.
+  analytic_op op{bert_ffn, {{7000, 1e5}, {5000, 6.04e5}}};
+  analytic_planner planner(op.truth);
+  REQUIRE(planner.choose(bert_ffn, op) == 0);
+  op.run_planned(planner, int(explore_every) - 8);  // the plan's runs on the device count towards exploring the CPU
+  op.truth.gpu = {15000, op.truth.gpu.flops_per_us / 3};
+  const std::vector<std::size_t> splits = op.run_planned(planner, int(3 * explore_every));
+  const auto moved = std::find(splits.begin(), splits.end(), bert_ffn.n);
+  REQUIRE(moved != splits.end());
+  CHECK(std::find(moved, splits.end(), std::size_t{0}) - moved > std::ptrdiff_t(explore_every));
+}
+
+TEST_CASE("a co-executed plan explores each single side in turn and keeps its split") {
+  analytic_op op{bert_ffn, device_faster};
+  analytic_planner planner(device_faster);
+  const std::size_t best = op.best_split();
+  REQUIRE(planner.choose(bert_ffn, op) == best);
+  std::vector<std::size_t> explored;
+  for (const std::size_t split : op.run_planned(planner, int(8 * explore_every)))
+    if (split != best) explored.push_back(split);
+  REQUIRE(explored.size() >= 2);
+  for (std::size_t i = 0; i < explored.size(); ++i) CHECK(explored[i] == (i % 2 == 0 ? bert_ffn.n : 0));  // the CPU first
+}
+
+TEST_CASE("linear and conv2d tell their planner whether the sides share the weights, so that it may explore") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(7);
+  const std::size_t m = 4, n = 64, k = 32;
+  const conv2d_shape conv_shape{.channels = 8, .height = 6, .width = 6, .out_channels = 16};
+  const auto w = test::random_values<float>(n * k, rng), conv_w = test::random_values<float>(conv_shape.weight_size(), rng);
+  for (const bool share : {true, false}) {
+    CAPTURE(share);
+    ops::linear<float, cpu::packed_gemm, sharing_probe<std::size_t>> layer(ctx, pool, n, k, w, {}, {.shared_memory = share});
+    memory::io_buffer<float> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
+    std::fill(x.data(), x.data() + m * k, 1.0f);
+    layer(x.data(), m, y.data());
+    CHECK(layer.planner().shared == layer.shared_memory());
+
+    ops::conv2d<float, cpu::packed_conv, sharing_probe<plan::split_plan>> conv(ctx, pool, conv_shape, conv_w, {}, {.shared_memory = share});
+    memory::io_buffer<float> cx(ctx, conv_shape.input_size(), conv.shared_memory()), cy(ctx, conv_shape.output_size(), conv.shared_memory());
+    std::fill(cx.data(), cx.data() + conv_shape.input_size(), 1.0f);
+    conv(cx.data(), cy.data());
+    CHECK(conv.planner().shared == conv.shared_memory());
   }
 }
 

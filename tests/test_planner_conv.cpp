@@ -48,8 +48,11 @@ struct analytic_conv_op {
   conv2d_shape shape;
   conv_model truth;
   double overhead_us = 0;  // what a co-executed run takes beyond its slower side
+  bool shared = true;       // the sides share the weights, so the planner may explore
   ops::conv2d_record last{};
   const ops::conv2d_record& last_record() const { return last; }
+
+  bool shared_memory() const { return shared; }
 
   std::size_t extent(split_dimension d) const { return d == split_dimension::channels ? shape.out_channels : shape.out_height(); }
   std::size_t split_granule(split_dimension d) const { return d == split_dimension::channels ? 16 : 1; }
@@ -219,6 +222,23 @@ TEST_CASE("the conv guard moves a co-executed plan measured slower than the fast
     REQUIRE(first.split < op.extent(first.dimension));
     CHECK(op.run_planned(planner, 2) == split_plan{first.dimension, device_faster ? 0 : op.extent(first.dimension)});
   }
+}
+
+TEST_CASE("conv exploration times the device again and moves a plan anchored in a slow period to it") {
+  // The device alone takes 11 ms against the CPU's 20, co-executing no less than the CPU's fixed
+  // 12 ms; anchored while the device ran 3x slower (32 ms), the plan settles on the CPU.
+  const conv_model truth = model_for(wide, {12000, 1e5}, {8000, 3e5});
+  analytic_conv_op op{wide, truth};
+  op.truth.gpu = {3 * truth.gpu.fixed_us, truth.gpu.flops_per_us / 3};
+  analytic_planner planner(truth);
+  const split_plan anchored = planner.choose(wide, op);
+  REQUIRE(anchored.split == op.extent(anchored.dimension));
+  op.truth = truth;
+  const std::size_t explore_every = plan::correction_options{}.explore_every;
+  CHECK(op.run_planned(planner, int(explore_every)) == anchored);
+  const split_plan last = op.run_planned(planner, int(explore_every));
+  CAPTURE(last.split);
+  CHECK(last.split == 0);
 }
 
 TEST_CASE("the trained pocl-2 conv models load from file, match their header and plan") {

@@ -181,6 +181,8 @@ class conv2d {
     // Without a kernel (it failed to build, run_on_cpu) every run is CPU-only: any geometry does.
     gpu::conv_config device_config() const { return op.launcher_ ? op.launcher_->config() : gpu::conv_config{}; }
     const runtime::context& context() const { return op.context_; }
+    // Whether other splits cost nothing to try (no weight panels move): planners that explore ask.
+    bool shared_memory() const { return op.shared_memory(); }
     // The one-dimensional planner interface: a channel split.
     std::size_t columns() const { return extent(dimension::channels); }
     std::size_t split_granule() const { return split_granule(dimension::channels); }

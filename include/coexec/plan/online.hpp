@@ -21,7 +21,8 @@
 
 namespace coexec::plan {
 
-/// Tuning of the online correction: averaging weight, backoff, replanning threshold, anchoring.
+/// Tuning of the online correction: averaging weight, backoff, replanning threshold, anchoring,
+/// exploration.
 struct correction_options {
   double weight = 0.5;    ///< of a new sample in each average, ratios and overhead (the first one is taken whole)
   double backoff = 0.85;  ///< factor step while only upper bounds have been seen
@@ -33,8 +34,19 @@ struct correction_options {
   /// lose to the best single side.
   bool anchor_endpoints = true;
   /// Timed runs of each side when anchoring, after a warm-up; the least counts. A plan that
-  /// settles on one side never times the other again, so one slow anchoring run would stick.
+  /// settles on one side times the other again only when it explores, so one slow anchoring run
+  /// would stick until then.
   int anchor_runs = 3;
+  /// Now and then one run of a planned shape times a single side its plan does not use, instead
+  /// of the plan (0: never): a plan settled on one side would never time the other again, so a
+  /// side anchored in a slow period (timing noise reaches 3x) would keep the layer off it for good.
+  /// The run is a real call, and it corrects that side as any run of it does. It comes once the
+  /// plan, since it moved or last explored, has run explore_every times that side's time over
+  /// its own, and at least explore_every times: exploring then costs at most 1/explore_every of
+  /// the time, however slow the side (a 100x slower one is timed once in 6400 runs). Only for
+  /// operators whose sides share the weights (shared_memory()): elsewhere moving the split moves
+  /// weight panels between host and device, a cost the planner has no measure of.
+  std::size_t explore_every = 64;
 };
 
 /// An exponentially weighted moving average whose first sample is taken whole.

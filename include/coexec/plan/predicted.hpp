@@ -18,7 +18,9 @@
 // a per-side correction of the predictions and the overhead of co-executing from the measured
 // times (plan/online.hpp), keeps the measured single-side times current, and plans the shape
 // again when a correction moved. A co-executed plan measured slower than the faster single side
-// then gives way to that side.
+// then gives way to that side. Now and then choose() runs a single side the plan does not use
+// instead (correction_options::explore_every), so a side once timed in a slow period is timed
+// again.
 //
 // Models (any type with `double predict_us(predict::side, const Features::vector&) const`):
 //   tree_model      trained tree ensembles: a model file, or a generated header
@@ -305,13 +307,15 @@ class predicted {
   /// A planner with a given model and correction options.
   explicit predicted(Model model, correction_options options = {}) : model_(std::move(model)), options_(options) {}
 
-  /// The plan for `key`. `op` offers what features::setup asks and, for one-dimensional
-  /// operators, columns() and split_granule(), else extent(split_dimension) and
-  /// split_granule(split_dimension). With run() and last_record() the endpoints are anchored.
+  /// The split to run `key` with: its plan, or once in a while a single side the plan does not
+  /// use (correction_options::explore_every; only where op.shared_memory() is true). `op` offers
+  /// what features::setup asks and, for one-dimensional operators, columns() and
+  /// split_granule(), else extent(split_dimension) and split_granule(split_dimension). With
+  /// run() and last_record() the endpoints are anchored.
   template <class Op>
   choice choose(const Key& key, Op& op) {
     std::lock_guard lock(mutex_);
-    if (auto found = plans_.find(key); found != plans_.end()) return result(found->second.chosen);
+    if (auto found = plans_.find(key); found != plans_.end()) return result(next_run(key, found->second, op));
     if (!model_) {
       if constexpr (requires { Model::for_op(op); })
         model_.emplace(Model::for_op(op));
@@ -396,6 +400,10 @@ class predicted {
     // The least of recent runs, not the latest one, so that one noisy run does not move the plan.
     recent_minimum measured_device_only_us{}, measured_cpu_only_us{};
     recent_minimum measured_chosen_us{};  // runs of `chosen` while it co-executes: what the guard compares
+    // Runs of `chosen` since it was placed or a single side was explored, and whether that side
+    // was the CPU: a co-executed plan explores the two sides in turn.
+    std::size_t unexplored_runs = 0;
+    bool explored_cpu_last = false;
     // The model's uncorrected word per (dimension, split, side): a shape is planned again after
     // almost every run as its corrections move, and tree evaluations would cost µs each time.
     mutable std::map<std::tuple<split_dimension, std::size_t, predict::side>, double> predicted_us{};
@@ -527,10 +535,38 @@ class predicted {
     p.correction.planned(better ? best.second : current_us);
   }
 
+  // A moved plan counts its runs towards exploring afresh: a single side it left was timed just now.
   static void place(plan& p, split_plan at) noexcept {
     if (at == p.chosen) return;
     p.chosen = at;
     p.measured_chosen_us = {};
+    p.unexplored_runs = 0;
+  }
+
+  // The split of this run of `p`: its plan, or a single side it does not use once one is due.
+  template <class Op>
+  split_plan next_run(const Key& key, plan& p, const Op& op) {
+    if constexpr (requires { op.shared_memory(); })
+      if (op.shared_memory())
+        if (const std::optional<split_plan> alone = due_exploration(key, p)) return *alone;
+    ++p.unexplored_runs;
+    return p.chosen;
+  }
+
+  // The single side to explore, once the plan has run explore_every times that side's time over
+  // its own since it was placed or last explored (the cost bound of correction_options::explore_every).
+  std::optional<split_plan> due_exploration(const Key& key, plan& p) const {
+    if (options_.explore_every == 0 || p.unexplored_runs < options_.explore_every) return std::nullopt;
+    const split_dimension d = p.chosen.dimension;
+    const split_plan device_alone{d, 0}, cpu_alone{d, p.extent(d)};
+    // A plan on one side explores the other; a co-executed plan, each in turn.
+    const bool explore_cpu = p.chosen == device_alone || (p.chosen != cpu_alone && !p.explored_cpu_last);
+    const split_plan alone = explore_cpu ? cpu_alone : device_alone;
+    const double relative_cost = std::max(1.0, total_us(key, p, alone) / total_us(key, p, p.chosen));
+    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost) return std::nullopt;
+    p.unexplored_runs = 0;
+    p.explored_cpu_last = explore_cpu;
+    return alone;
   }
 
   // The guard: a co-executed plan whose measured time (least of recent runs) is above the faster

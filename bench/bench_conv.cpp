@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "coexec/ops/conv2d.hpp"
+#include "coexec/memory/io_buffer.hpp"
 #include "common.hpp"
 #include "conv_layers.hpp"
 
@@ -60,20 +61,15 @@ machine& shared_machine() {
   return *m;
 }
 
-// A layer's operator and its random input / output, SVM where the device shares memory.
+// A layer's operator and its random input / output (io_buffer: SVM where the device shares memory).
 struct layer_state {
   explicit layer_state(const conv_layer& layer)
       : op(shared_machine().ctx, shared_machine().pool, layer.shape, random(layer.shape.weight_size())),
-        planned(shared_machine().ctx, shared_machine().pool, layer.shape, random(layer.shape.weight_size())) {
+        planned(shared_machine().ctx, shared_machine().pool, layer.shape, random(layer.shape.weight_size())),
+        x_buffer(shared_machine().ctx, layer.shape.input_size(), op.shared_memory()),
+        y_buffer(shared_machine().ctx, layer.shape.output_size(), op.shared_memory()) {
     const std::vector<float> input = random(layer.shape.input_size());
-    if (op.shared_memory()) {
-      svm_x.emplace(shared_machine().ctx, input.size());
-      svm_y.emplace(shared_machine().ctx, layer.shape.output_size());
-      std::copy(input.begin(), input.end(), svm_x->data());
-    } else {
-      host_x = input;
-      host_y.resize(layer.shape.output_size());
-    }
+    std::copy(input.begin(), input.end(), x_buffer.data());
   }
   static std::vector<float> random(std::size_t count) {
     std::mt19937 rng(1);
@@ -82,13 +78,12 @@ struct layer_state {
     for (float& v : values) v = dist(rng);
     return values;
   }
-  const float* x() const { return svm_x ? svm_x->data() : host_x.data(); }
-  float* y() { return svm_y ? svm_y->data() : host_y.data(); }
+  const float* x() const { return x_buffer.data(); }
+  float* y() { return y_buffer.data(); }
 
   conv_op op;
   coexec::ops::conv2d<float> planned;  // the default planner: plan::predicted
-  std::optional<coexec::memory::svm_vector<float>> svm_x, svm_y;
-  std::vector<float> host_x, host_y;
+  coexec::io_buffer<float> x_buffer, y_buffer;
 };
 
 layer_state& state_of(const conv_layer& layer) {

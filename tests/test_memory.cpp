@@ -1,6 +1,8 @@
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
+#include "coexec/memory/io_buffer.hpp"
 #include "coexec/memory/svm_vector.hpp"
 #include "support.hpp"
 
@@ -94,4 +96,25 @@ TEST_CASE("svm_vector moves and frees only after the queue drained") {
     detail::check(ctx.queue().enqueueNDRangeKernel(kernel, cl::NullRange, cl::NDRange(c.size())), "enqueue");
   }  // destroyed while the kernel may still run: deallocate drains the queue first
   CHECK(ctx.owns_svm(b.data(), b.bytes()));
+}
+
+TEST_CASE("io_buffer: SVM when shared, else zeroed host memory the driver pins, which device copies read and write") {
+  auto ctx = test::make_context();
+  memory::io_buffer<float> host(ctx, 3000, false);
+  CHECK_FALSE(host.shared());
+  CHECK(host.pinned());  // every driver we run on pins CL_MEM_ALLOC_HOST_PTR buffers
+  REQUIRE(host.size() == 3000);
+  CHECK(std::all_of(host.data(), host.data() + host.size(), [](float v) { return v == 0.0f; }));
+  std::iota(host.data(), host.data() + host.size(), 1.0f);
+  cl::Buffer device(ctx.cl_context(), CL_MEM_READ_WRITE, host.size() * sizeof(float));
+  detail::check(ctx.queue().enqueueWriteBuffer(device, CL_TRUE, 0, host.size() * sizeof(float), host.data()), "write");
+  memory::io_buffer<float> back(std::move(host));  // moving keeps the memory
+  std::fill(back.data(), back.data() + back.size(), 0.0f);
+  detail::check(ctx.queue().enqueueReadBuffer(device, CL_TRUE, 0, back.size() * sizeof(float), back.data()), "read");
+  for (std::size_t i = 0; i < back.size(); ++i) REQUIRE(back.data()[i] == static_cast<float>(i + 1));
+
+  if (!test::has_coarse_svm(ctx)) return test::report_skip("io_buffer over SVM", "device '" + ctx.caps().name + "' has no SVM");
+  const memory::io_buffer<float> shared(ctx, 16, true);
+  CHECK(shared.shared());
+  CHECK(ctx.owns_svm(shared.data(), 16 * sizeof(float)));
 }

@@ -386,6 +386,23 @@ TEST_CASE("a co-executed plan explores each single side in turn and keeps its sp
   for (std::size_t i = 0; i < explored.size(); ++i) CHECK(explored[i] == (i % 2 == 0 ? bert_ffn.n : 0));  // the CPU first
 }
 
+TEST_CASE("planned() holds the plan while a run explores a single side (pipelines replay it)") {
+  analytic_op op{bert_ffn, device_faster};
+  analytic_planner planner(device_faster);
+  CHECK_FALSE(planner.planned(bert_ffn).has_value());
+  const std::size_t best = op.best_split();
+  std::size_t explorations = 0;
+  for (int run_index = 0; run_index < int(4 * explore_every); ++run_index) {
+    const std::size_t split = planner.choose(bert_ffn, op);
+    REQUIRE(planner.planned(bert_ffn).has_value());
+    CHECK(*planner.planned(bert_ffn) == best);
+    explorations += split != best;
+    op.run(split);
+    planner.observe(bert_ffn, op.last);
+  }
+  CHECK(explorations > 0);
+}
+
 TEST_CASE("linear and conv2d tell their planner whether the sides share the weights, so that it may explore") {
   auto ctx = test::make_context();
   cpu::thread_pool pool(2);

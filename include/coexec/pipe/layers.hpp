@@ -1,7 +1,9 @@
 #pragma once
 // Co-executed operators as pipeline steps. A per_layer run calls the operator as a user would
-// (its planner plans on first use) and remembers the split it ran; a streamed run replays that
-// split through the operator's parts (enqueue_device_part, run_cpu_part, wait_device_part).
+// (its planner plans on first use) and remembers the plan: the planner's, where it tells it
+// (plan::predicted::planned(): the split it ran may have been an exploration of one side), else
+// the split it ran. A streamed run replays that plan through the operator's parts
+// (enqueue_device_part, run_cpu_part, wait_device_part).
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +14,15 @@
 #include "coexec/pipe/step.hpp"
 
 namespace coexec::pipe {
+
+/// The plan `op`'s planner holds for `key`, where the planner tells it (plan::predicted does).
+template <class Plan, class Op, class Key>
+std::optional<Plan> held_plan(Op& op, const Key& key) {
+  if constexpr (requires { op.planner().planned(key); })
+    return op.planner().planned(key);
+  else
+    return std::nullopt;
+}
 
 /// "cpu", "gpu", or the CPU's share "<prefix><split>/<extent>".
 inline std::string describe_split(const std::string& prefix, std::size_t split, std::size_t extent) {
@@ -40,7 +51,8 @@ class linear_step final : public step<typename Op::value_type> {
       return;
     }
     (*op_)(io.inputs[0], rows_, io.output);
-    plan_ = last_ = op_->last_run().split;
+    last_ = op_->last_run().split;
+    plan_ = held_plan<std::size_t>(*op_, op_->shape(rows_)).value_or(last_);
   }
   bool planned() const override { return plan_.has_value(); }
   std::string split() const override { return describe_split("ch ", last_, op_->columns()); }
@@ -97,7 +109,8 @@ class conv2d_step final : public step<typename Op::value_type> {
       return;
     }
     (*op_)(io.inputs[0], io.output);
-    plan_ = last_ = {op_->last_run().dimension, op_->last_run().split};
+    last_ = {op_->last_run().dimension, op_->last_run().split};
+    plan_ = held_plan<plan::split_plan>(*op_, op_->shape()).value_or(last_);
   }
   bool planned() const override { return plan_.has_value(); }
   std::string split() const override {

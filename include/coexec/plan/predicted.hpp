@@ -374,6 +374,14 @@ class predicted {
             overhead_us(p, where) * 1e-6};
   }
 
+  /// The plan `key` runs with between explorations (what choose() returns but for those);
+  /// nullopt before its first choose(). Pipelines replay it in streamed runs.
+  std::optional<choice> planned(const Key& key) const {
+    std::lock_guard lock(mutex_);
+    const auto found = plans_.find(key);
+    return found == plans_.end() ? std::nullopt : std::optional<choice>(result(found->second.chosen));
+  }
+
   /// Model evaluations so far (planning is meant to need few).
   std::size_t predictions() const noexcept { return predictions_; }
   const std::optional<Model>& model() const noexcept { return model_; }  ///< the model in use; empty before the first plan of a default-constructed planner

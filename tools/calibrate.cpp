@@ -5,8 +5,17 @@
 // and along output rows) it times each side's part alone: the CPU part on the pool, the device
 // part from its enqueue to its completion. Co-executed, the sides slow each other down and the
 // device's time is only an upper bound when it finishes first; alone, each is what its model
-// predicts. Each time is the fastest of at least --repeats runs after a warm-up, more (at most
-// 50) while that point's runs took under 5 ms in all, so cheap points, the noisiest, get many.
+// predicts.
+//
+// Every point is measured in --passes separate passes, seconds apart, and keeps the least of
+// them, because the timing noise is slow: a PoCL device switches between two speeds 1.5x apart
+// for seconds at a time, and a CPU side can be slow for a whole second, so back-to-back runs of
+// one point all fall in the same slow period and only time apart gets past it. The sweep goes
+// in blocks of shapes: each pass runs over the whole block, sized to take about --pass-seconds
+// (a block too small for that waits out the rest between passes), and the block's rows are
+// written once all its passes are done, so no row ever holds fewer passes. Within a pass a
+// point's time is the fastest of at least --repeats runs after a warm-up, more (at most 50)
+// while that point's runs took under 5 ms in all, so cheap points, the noisiest, get many.
 // Rows (CSV, the trainer's schema):
 //   op,side,shape_id,<predict::linear_features::names or conv_features::names...>,time_us
 // one per side that has work; the features a side lacks are left empty. --totals adds one row
@@ -14,12 +23,17 @@
 // these curves):
 //   linear  shape_id,m,n,k,split,cpu_us,gpu_us,total_us
 //   conv    shape_id,dimension,extent,split,cpu_us,gpu_us,total_us
-// --noise measures every 8th shape a second time and writes both times of each row, under the
-// rows' header plus repeat_us: how far repeated measurements agree bounds any model's accuracy.
+// --noise measures every 8th shape a second time, again in --passes passes, in the block after
+// its first measurement, and writes both times of each row, under the rows' header plus
+// repeat_us: how far repeated measurements agree bounds any model's accuracy.
+// --budget-seconds stops the sweep at the first block boundary past it (the repeats a block
+// owes are still measured); --resume continues a sweep stopped or killed, with the options it
+// had: it keeps the shapes whose rows are whole and measures the rest.
 //
 //   coexec-calibrate --platform=pocl-16 [--op=linear|conv] --out=linear.csv [--totals=totals.csv]
 //                    [--noise=noise.csv] [--resume] [--budget-seconds=600]
-//                    [--sweep=default|quick|tiny] [--splits=9] [--repeats=3]
+//                    [--sweep=default|quick|tiny] [--splits=9] [--repeats=3] [--passes=3]
+//                    [--pass-seconds=1]
 // The conv sweep is the MobileNetV2 and ResNet-50 convolutions (bench/conv_layers.hpp) and
 // variations of them (spatial size and channels halved or doubled).
 #include <algorithm>
@@ -29,12 +43,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -56,6 +73,8 @@ struct options {
   double budget_seconds = 600;
   std::size_t splits = 9;
   int repeats = 3;
+  int passes = 3;
+  double pass_seconds = 1;
 };
 
 template <class Shape>
@@ -72,6 +91,7 @@ struct layer_family {
 };
 
 constexpr std::size_t max_flops = 4'000'000'000;  // keeps one shape to seconds on pocl-2
+constexpr std::size_t first_block_shapes = 4;   // before a pass was timed (see run)
 
 std::vector<shape_case<gemm_shape>> linear_sweep(const std::string& kind) {
   static const layer_family families[] = {
@@ -158,13 +178,43 @@ double work_of(const conv2d_shape& s) { return 2.0 * s.macs() + 5e6; }
 
 // One side's measurement at one split point: its CSV row up to the time, and the time.
 struct sample {
-  std::string row;
-  double time_us;
+  std::string row{};
+  double time_us{};
 };
 
 struct split_times {
-  double cpu_us, gpu_us, total_us;
+  double cpu_us{}, gpu_us{}, total_us{};
 };
+
+// One split point's totals row (--totals) up to the times, and the times.
+struct totals_sample {
+  std::string row{};
+  split_times times{};
+};
+
+// Every split point of one shape, as the least time of each over the passes taken so far.
+struct measurement {
+  std::vector<sample> samples{};        // one per side that has work at each split point
+  std::vector<totals_sample> totals{};  // with --totals, one per split point
+  int passes = 0;
+
+  // Adds one pass, which measured the same points in the same order.
+  void keep_least(const measurement& pass) {
+    if (passes++ == 0) {
+      samples = pass.samples, totals = pass.totals;
+      return;
+    }
+    for (std::size_t i = 0; i < samples.size(); ++i) samples[i].time_us = std::min(samples[i].time_us, pass.samples[i].time_us);
+    for (std::size_t i = 0; i < totals.size(); ++i) {
+      split_times& t = totals[i].times;
+      const split_times& p = pass.totals[i].times;
+      t = {std::min(t.cpu_us, p.cpu_us), std::min(t.gpu_us, p.gpu_us), std::min(t.total_us, p.total_us)};
+    }
+  }
+};
+
+// One pass over a shape's split points (with its totals or without), on a layer built once.
+using pass_runner = std::function<measurement(bool with_totals)>;
 
 class calibrator {
  public:
@@ -176,67 +226,90 @@ class calibrator {
     if (!platform_.cpu_cores.empty()) cpu::pin_current_thread(platform_.cpu_cores.front());
   }
 
-  /// Every split point of `c`: one sample per side that has work, and with `totals` one
-  /// totals row per point (which costs co-executed runs).
-  std::vector<sample> measure(const shape_case<gemm_shape>& c, std::ostream* totals) {
-    const auto [m, n, k] = c.shape;
-    const std::vector<float> w = random_values(n * k), xs = random_values(m * k);
-    linear<float> layer(context_, pool_, n, k, w);
-    memory::io_buffer<float> x(context_, m * k, layer.shared_memory()), y(context_, m * n, layer.shared_memory());
-    std::copy(xs.begin(), xs.end(), x.data());
+  /// Builds `c`'s layer and buffers once; each call of the result is one pass over its split
+  /// points: one sample per side that has work, and with totals one totals row per point
+  /// (which costs co-executed runs).
+  pass_runner prepare(const shape_case<gemm_shape>& c) {
+    struct state {
+      linear<float> layer;
+      memory::io_buffer<float> x, y;
+      state(const runtime::context& context, cpu::thread_pool& pool, const gemm_shape& s)
+          : layer(context, pool, s.n, s.k, random_values(s.n * s.k)), x(context, s.m * s.k, layer.shared_memory()),
+            y(context, s.m * s.n, layer.shared_memory()) {
+        const std::vector<float> xs = random_values(s.m * s.k);
+        std::copy(xs.begin(), xs.end(), x.data());
+      }
+    };
+    const auto st = std::make_shared<state>(context_, pool_, c.shape);
+    const std::size_t m = c.shape.m, n = c.shape.n;
     const predict::linear_setup setup{sizeof(float), pool_.size(),
                                       gpu::default_config<float>(context_.caps(), gpu::classify(m)), device_};
-    using features = predict::linear_features;
-    std::vector<sample> samples;
-    for (std::size_t split : split_points(n, layer.split_granule(), true)) {
-      const split_times t = time_split(
-          split > 0, split < n, totals != nullptr, [&] { layer.run_cpu_part(x.data(), m, y.data(), split); },
-          [&] { layer.wait_device_part(layer.enqueue_device_part(x.data(), m, y.data(), split)); },
-          [&] { layer(x.data(), m, y.data(), split); });
-      const auto add = [&](predict::side side, std::size_t columns, double us) {
-        samples.push_back(make_sample<features>(c.id, side, features::of(side, c.shape, columns, setup), us));
-      };
-      if (split > 0) add(predict::side::cpu, split, t.cpu_us);
-      if (split < n) add(predict::side::gpu, n - split, t.gpu_us);
-      if (totals)
-        *totals << c.id << ',' << m << ',' << n << ',' << k << ',' << split << ',' << t.cpu_us << ',' << t.gpu_us << ',' << t.total_us
-                << '\n';
-    }
-    return samples;
-  }
-
-  /// Every split point of `c` along both dimensions (the endpoints, the same runs either way,
-  /// once), as for linear.
-  std::vector<sample> measure(const shape_case<conv2d_shape>& c, std::ostream* totals) {
-    const conv2d_shape& s = c.shape;
-    const std::vector<float> w = random_values(s.weight_size()), xs = random_values(s.input_size());
-    conv2d<float> layer(context_, pool_, s, w);
-    memory::io_buffer<float> x(context_, s.input_size(), layer.shared_memory()), y(context_, s.output_size(), layer.shared_memory());
-    std::copy(xs.begin(), xs.end(), x.data());
-    // The kernel configuration the layer's launcher chose (a second launcher hits the program cache).
-    const predict::conv_setup setup{sizeof(float), pool_.size(), gpu::conv_launcher<float>(context_, s, activation::none, false).config(),
-                                    device_};
-    using features = predict::conv_features;
-    std::vector<sample> samples;
-    for (const plan::split_dimension d : features::dimensions) {
-      const std::size_t extent = layer.extent(d);
-      for (std::size_t split : split_points(extent, layer.split_granule(d), d == features::dimensions[0])) {
-        const plan::split_plan at{d, split};
+    return [this, c, st, m, n, setup](bool with_totals) {
+      using features = predict::linear_features;
+      linear<float>& layer = st->layer;
+      float *x = st->x.data(), *y = st->y.data();
+      measurement pass;
+      for (std::size_t split : split_points(n, layer.split_granule(), true)) {
         const split_times t = time_split(
-            split > 0, split < extent, totals != nullptr, [&] { layer.run_cpu_part(x.data(), y.data(), at); },
-            [&] { layer.wait_device_part(layer.enqueue_device_part(x.data(), y.data(), at)); },
-            [&] { layer(x.data(), y.data(), at); });
-        const auto add = [&](predict::side side, std::size_t count, double us) {
-          samples.push_back(make_sample<features>(c.id, side, features::of(side, s, d, count, setup), us));
+            split > 0, split < n, with_totals, [&] { layer.run_cpu_part(x, m, y, split); },
+            [&] { layer.wait_device_part(layer.enqueue_device_part(x, m, y, split)); }, [&] { layer(x, m, y, split); });
+        const auto add = [&](predict::side side, std::size_t columns, double us) {
+          pass.samples.push_back(make_sample<features>(c.id, side, features::of(side, c.shape, columns, setup), us));
         };
         if (split > 0) add(predict::side::cpu, split, t.cpu_us);
-        if (split < extent) add(predict::side::gpu, extent - split, t.gpu_us);
-        if (totals)
-          *totals << c.id << ',' << to_string(d) << ',' << extent << ',' << split << ',' << t.cpu_us << ',' << t.gpu_us << ','
-                  << t.total_us << '\n';
+        if (split < n) add(predict::side::gpu, n - split, t.gpu_us);
+        if (with_totals) {
+          std::ostringstream row;
+          row << c.id << ',' << m << ',' << n << ',' << c.shape.k << ',' << split;
+          pass.totals.push_back({row.str(), t});
+        }
       }
-    }
-    return samples;
+      return pass;
+    };
+  }
+
+  /// As for linear, along both dimensions (the endpoints, the same runs either way, once).
+  pass_runner prepare(const shape_case<conv2d_shape>& c) {
+    struct state {
+      conv2d<float> layer;
+      memory::io_buffer<float> x, y;
+      state(const runtime::context& context, cpu::thread_pool& pool, const conv2d_shape& s)
+          : layer(context, pool, s, random_values(s.weight_size())), x(context, s.input_size(), layer.shared_memory()),
+            y(context, s.output_size(), layer.shared_memory()) {
+        const std::vector<float> xs = random_values(s.input_size());
+        std::copy(xs.begin(), xs.end(), x.data());
+      }
+    };
+    const auto st = std::make_shared<state>(context_, pool_, c.shape);
+    // The kernel configuration the layer's launcher chose (a second launcher hits the program cache).
+    const predict::conv_setup setup{sizeof(float), pool_.size(),
+                                    gpu::conv_launcher<float>(context_, c.shape, activation::none, false).config(), device_};
+    return [this, c, st, setup](bool with_totals) {
+      using features = predict::conv_features;
+      conv2d<float>& layer = st->layer;
+      float *x = st->x.data(), *y = st->y.data();
+      measurement pass;
+      for (const plan::split_dimension d : features::dimensions) {
+        const std::size_t extent = layer.extent(d);
+        for (std::size_t split : split_points(extent, layer.split_granule(d), d == features::dimensions[0])) {
+          const plan::split_plan at{d, split};
+          const split_times t = time_split(
+              split > 0, split < extent, with_totals, [&] { layer.run_cpu_part(x, y, at); },
+              [&] { layer.wait_device_part(layer.enqueue_device_part(x, y, at)); }, [&] { layer(x, y, at); });
+          const auto add = [&](predict::side side, std::size_t count, double us) {
+            pass.samples.push_back(make_sample<features>(c.id, side, features::of(side, c.shape, d, count, setup), us));
+          };
+          if (split > 0) add(predict::side::cpu, split, t.cpu_us);
+          if (split < extent) add(predict::side::gpu, extent - split, t.gpu_us);
+          if (with_totals) {
+            std::ostringstream row;
+            row << c.id << ',' << to_string(d) << ',' << extent << ',' << split;
+            pass.totals.push_back({row.str(), t});
+          }
+        }
+      }
+      return pass;
+    };
   }
 
   const predict::device_profile& device() const { return device_; }
@@ -267,7 +340,9 @@ class calibrator {
   }
 
   // The fastest run of `run` after a warm-up: at least --repeats runs, more while they took
-  // under 5 ms in all, at most 50. The fastest, since interference only ever adds time.
+  // under 5 ms in all, at most 50. The fastest, since interference only ever adds time. One
+  // pass's runs follow each other within milliseconds; the passes (see run) spread a point's
+  // runs over seconds.
   template <class Run>
   double fastest_us(Run&& run) const {
     constexpr double point_budget_us = 5000;
@@ -305,18 +380,52 @@ class calibrator {
   predict::device_profile device_;
 };
 
-// Shape ids already in `path` (its third column), for --resume.
+// Cell `column` of a CSV line (no quoting in these files), or "" past its end.
+std::string cell(const std::string& line, std::size_t column) {
+  std::size_t begin = 0;
+  for (; column > 0; --column) {
+    begin = line.find(',', begin);
+    if (begin == std::string::npos) return {};
+    ++begin;
+  }
+  return line.substr(begin, line.find(',', begin) - begin);
+}
+
+// For --resume: the shapes whose rows `path` holds whole (shape id in the third column). A
+// line cut short by a kill (no newline, or fewer cells than the header) leaves its shape out,
+// to be measured again.
 std::set<std::string> measured_shapes(const std::string& path) {
-  std::set<std::string> ids;
+  std::set<std::string> ids, cut;
   std::ifstream in(path);
   std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::istringstream cells(line);
-    std::string op, side, id;
-    if (std::getline(cells, op, ',') && std::getline(cells, side, ',') && std::getline(cells, id, ',')) ids.insert(id);
-  }
+  if (!std::getline(in, line)) return ids;
+  const auto commas = [](const std::string& text) { return std::count(text.begin(), text.end(), ','); };
+  const auto columns = commas(line);
+  while (std::getline(in, line)) (in.eof() || commas(line) != columns ? cut : ids).insert(cell(line, 2));
+  for (const std::string& id : cut) ids.erase(id);
   return ids;
+}
+
+// For --resume: drops the lines of `path` (after its header) whose shape id, cell `column`, is
+// not in `keep`, and any line cut short, so that a shape measured again is not in it twice.
+// Rewrites the file only if it drops a line.
+void keep_shapes(const std::string& path, std::size_t column, const std::set<std::string>& keep) {
+  std::ifstream in(path);
+  std::string header, line, kept;
+  if (!std::getline(in, header)) return;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    if (!in.eof() && keep.contains(cell(line, column))) kept += line + '\n';
+    else dropped = true;
+  }
+  in.close();
+  if (!dropped) return;
+  const std::string temporary = path + ".partial";
+  std::ofstream out(temporary, std::ios::trunc);
+  out << header << '\n' << kept;
+  if (!out.flush()) throw error(errc::io, "cannot write " + temporary);
+  out.close();
+  std::filesystem::rename(temporary, path);
 }
 
 template <class Features>
@@ -360,6 +469,8 @@ options parse(int argc, char** argv) {
     else if (auto v = value(arg, "--budget-seconds")) o.budget_seconds = std::stod(*v);
     else if (auto v = value(arg, "--splits")) o.splits = std::max<std::size_t>(2, std::stoul(*v));
     else if (auto v = value(arg, "--repeats")) o.repeats = std::max(1, std::stoi(*v));
+    else if (auto v = value(arg, "--passes")) o.passes = std::max(1, std::stoi(*v));
+    else if (auto v = value(arg, "--pass-seconds")) o.pass_seconds = std::max(0.0, std::stod(*v));
     else if (arg == "--resume") o.resume = true;
     else throw error(errc::invalid_argument, "unknown argument '" + arg + "' (see the comment atop tools/calibrate.cpp)");
   }
@@ -383,12 +494,18 @@ template <class Shape>
 int run(const options& o, std::vector<shape_case<Shape>> cases) {
   using features = typename predict::features_of<Shape>::type;
   const auto start = clock_type::now();
+  const auto seconds_since = [](clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); };
   calibrator cal(o);
   // Every 8th shape of the whole sweep, so that a resumed sweep re-measures the same ones.
   std::set<std::string> noisy;
   if (!o.noise.empty())
     for (std::size_t i = 0; i < cases.size(); i += 8) noisy.insert(cases[i].id);
   const std::set<std::string> done = o.resume ? measured_shapes(o.out) : std::set<std::string>{};
+  if (o.resume) {
+    keep_shapes(o.out, 2, done);
+    if (!o.totals.empty()) keep_shapes(o.totals, 0, done);
+    if (!o.noise.empty()) keep_shapes(o.noise, 2, done);
+  }
   std::erase_if(cases, [&](const shape_case<Shape>& c) { return done.contains(c.id); });
 
   const bool resume = o.resume && !done.empty();
@@ -398,36 +515,105 @@ int run(const options& o, std::vector<shape_case<Shape>> cases) {
                                     ",split,cpu_us,gpu_us,total_us",
                       resume);
   if (!o.noise.empty()) noise = open_csv(o.noise, header<features>() + ",repeat_us", resume);
-  std::fprintf(stderr, "calibrating %zu %s shapes on %s (%zu skipped), device: %u units, dispatch %.1f us\n", cases.size(),
-               o.op.c_str(), o.platform.c_str(), done.size(), cal.device().compute_units, cal.device().dispatch_us);
+  std::fprintf(stderr, "calibrating %zu %s shapes on %s (%zu skipped) in %d passes, device: %u units, dispatch %.1f us\n",
+               cases.size(), o.op.c_str(), o.platform.c_str(), done.size(), o.passes, cal.device().compute_units,
+               cal.device().dispatch_us);
 
-  const auto work = [&](const shape_case<Shape>& c) { return work_of(c.shape) * (noisy.contains(c.id) ? 2 : 1); };
-  double total_work = 0, done_work = 0;
-  for (const shape_case<Shape>& c : cases) total_work += work(c);
-  std::size_t finished = 0;
+  // Writes one shape: its totals, then its repeats (`again`, --noise), then its rows, each the
+  // least over all passes. --resume takes a shape as measured once its rows are in.
+  const auto write = [&](const shape_case<Shape>& c, const measurement& m, const measurement* again) {
+    if (m.passes != o.passes || (again && (again->passes != o.passes || again->samples.size() != m.samples.size())))
+      throw std::logic_error("shape " + c.id + " measured in fewer passes than --passes");
+    if (totals.is_open()) {
+      for (const totals_sample& t : m.totals)
+        totals << t.row << ',' << t.times.cpu_us << ',' << t.times.gpu_us << ',' << t.times.total_us << '\n';
+      totals.flush();
+    }
+    if (again) {
+      for (std::size_t i = 0; i < m.samples.size(); ++i)
+        noise << m.samples[i].row << ',' << m.samples[i].time_us << ',' << again->samples[i].time_us << '\n';
+      noise.flush();
+    }
+    for (const sample& s : m.samples) rows << s.row << ',' << s.time_us << '\n';
+    rows.flush();
+    if (!rows || (totals.is_open() && !totals) || (noise.is_open() && !noise)) throw error(errc::io, "cannot write the rows of " + c.id);
+  };
+
+  // The progress bar and the ETA count work: a shape's once per pass, and a noisy shape's twice.
+  const auto work = [](const shape_case<Shape>& c) { return work_of(c.shape); };
+  double total_work = 0, done_work = 0, rest_work = 0;
   for (const shape_case<Shape>& c : cases) {
-    const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
-    show_progress(finished, cases.size(), done_work, total_work, elapsed);
-    if (elapsed > o.budget_seconds) {
-      std::fprintf(stderr, "\nbudget of %.0f s spent; --resume continues\n", o.budget_seconds);
-      break;
-    }
-    // A shape's rows are written whole, so an interrupted sweep resumes cleanly.
-    std::ostringstream shape_rows, shape_totals, shape_noise;
-    const std::vector<sample> samples = cal.measure(c, totals.is_open() ? &shape_totals : nullptr);
-    for (const sample& s : samples) shape_rows << s.row << ',' << s.time_us << '\n';
-    if (noisy.contains(c.id)) {
-      const std::vector<sample> again = cal.measure(c, nullptr);  // the same points in the same order
-      for (std::size_t i = 0; i < samples.size(); ++i)
-        shape_noise << samples[i].row << ',' << samples[i].time_us << ',' << again[i].time_us << '\n';
-    }
-    rows << shape_rows.str() << std::flush;
-    if (totals.is_open()) totals << shape_totals.str() << std::flush;
-    if (noise.is_open()) noise << shape_noise.str() << std::flush;
-    done_work += work(c);
-    ++finished;
+    rest_work += work(c);
+    total_work += work(c) * o.passes * (noisy.contains(c.id) ? 2 : 1);
   }
-  show_progress(finished, cases.size(), done_work, total_work, std::chrono::duration<double>(clock_type::now() - start).count());
+  // One shape's measurement in the block being measured: its first, or the repeat of a noisy
+  // shape, measured in the block after its first so that the two lie seconds apart.
+  struct job {
+    const shape_case<Shape>* shape{};
+    bool repeat{};
+    measurement first{};  // a repeat's first measurement
+    measurement least{};  // the least over this block's passes
+  };
+  std::vector<job> owed;  // noisy shapes of the last block, owed their repeat
+  double pass_seconds = 0, pass_work = 0;  // all passes so far, for sizing blocks
+  std::size_t next = 0, finished = 0;
+  bool stopped = false;
+  while (next < cases.size() || !owed.empty()) {
+    show_progress(finished, cases.size(), done_work, total_work, seconds_since(start));
+    if (!stopped && next < cases.size() && seconds_since(start) > o.budget_seconds) {
+      std::fprintf(stderr, "\nbudget of %.0f s spent; --resume continues\n", o.budget_seconds);
+      stopped = true;
+    }
+    if (stopped && owed.empty()) break;
+    // The block: the repeats owed, and unless the budget is spent, new shapes while one pass
+    // over the block would take under --pass-seconds at the pace of the passes so far (before
+    // any, 4 shapes). The last shapes join the block before them rather than form a short one.
+    std::vector<job> block;
+    double block_work = 0;
+    for (job& j : owed) {
+      block.push_back({j.shape, true, std::move(j.least), {}});
+      block_work += work(*j.shape);
+    }
+    owed.clear();
+    const double target = o.pass_seconds <= 0 ? 0
+                          : pass_work > 0     ? o.pass_seconds * pass_work / pass_seconds
+                                              : std::numeric_limits<double>::infinity();
+    for (std::size_t taken = 0; !stopped && next < cases.size(); ++taken) {
+      const bool full = block_work >= target || (std::isinf(target) && taken == first_block_shapes);
+      if (taken > 0 && full && !(std::isfinite(target) && rest_work < target / 2)) break;
+      block.push_back({&cases[next], false, {}, {}});
+      block_work += work(cases[next]);
+      rest_work -= work(cases[next++]);
+    }
+
+    std::vector<pass_runner> runners;
+    for (const job& j : block) runners.push_back(cal.prepare(*j.shape));
+    for (int pass = 0; pass < o.passes; ++pass) {
+      const auto pass_start = clock_type::now();
+      for (std::size_t i = 0; i < block.size(); ++i) {
+        block[i].least.keep_least(runners[i](totals.is_open() && !block[i].repeat));
+        done_work += work(*block[i].shape);
+        show_progress(finished, cases.size(), done_work, total_work, seconds_since(start));
+      }
+      const double seconds = seconds_since(pass_start);
+      pass_seconds += seconds;
+      pass_work += block_work;
+      // A block too small to take --pass-seconds (a tiny sweep, the last repeats) waits out
+      // the rest, so that its passes still lie apart.
+      if (pass + 1 < o.passes && seconds < o.pass_seconds)
+        std::this_thread::sleep_for(std::chrono::duration<double>(o.pass_seconds - seconds));
+    }
+    runners.clear();  // the block's layers and buffers
+    for (job& j : block) {
+      if (!j.repeat && noisy.contains(j.shape->id)) {
+        owed.push_back(std::move(j));
+        continue;
+      }
+      write(*j.shape, j.repeat ? j.first : j.least, j.repeat ? &j.least : nullptr);
+      ++finished;
+    }
+  }
+  show_progress(finished, cases.size(), done_work, total_work, seconds_since(start));
   std::fprintf(stderr, "\nwrote %s\n", o.out.c_str());
   return 0;
 }

@@ -53,6 +53,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "coexec/memory/io_buffer.hpp"
@@ -199,9 +200,9 @@ struct measurement {
   int passes = 0;
 
   // Adds one pass, which measured the same points in the same order.
-  void keep_least(const measurement& pass) {
+  void keep_least(measurement pass) {
     if (passes++ == 0) {
-      samples = pass.samples, totals = pass.totals;
+      samples = std::move(pass.samples), totals = std::move(pass.totals);
       return;
     }
     for (std::size_t i = 0; i < samples.size(); ++i) samples[i].time_us = std::min(samples[i].time_us, pass.samples[i].time_us);

@@ -7,14 +7,15 @@
 # python3 with tools/requirements.txt (scikit-learn, numpy; matplotlib for report.py only).
 # Calibrates the operators in COEXEC_OPS (default "linear conv"; the options apply to each),
 # then trains on every <op>.csv in <outdir>. Writes to <outdir>: <op>.csv, <op>_totals.csv and
-# <op>_noise.csv (measurements, and every 8th shape measured twice; rerunning resumes them),
+# <op>_noise.csv (measurements, each the least of --passes passes seconds apart, and every 8th
+# shape measured twice; rerunning with the same options resumes them),
 # <platform>.model (run-time model file), <name>.hpp (generated header, namespace
 # coexec::predict::models::<name>, name = platform with '-' as '_'), predictions.csv and
 # train.log (held-out accuracy beside the noise floor). To ship them: copy <platform>.model to
 # models/ and <name>.hpp to include/coexec/predict/models/, and list it in shipped.hpp.
 set -eu
 if [ $# -lt 2 ]; then
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 platform=$1 outdir=$2

@@ -45,7 +45,7 @@ struct tensor {
 
 /// How a pipeline runs streamed.
 struct pipeline_options {
-  /// svm_counter: streamed runs gate kernels on a host flag where the device has SVM atomics;
+  /// svm_counter: streamed runs hold each layer's kernels behind a host flag where the device has SVM atomics;
   /// event_polling forces the per_layer fallback on any device.
   sync::completion::mode completion = sync::completion::mode::svm_counter;
   std::chrono::nanoseconds timeout = sync::default_timeout;  ///< longest wait for enqueued work after a failure

@@ -37,15 +37,17 @@ struct correction_options {
   /// settles on one side times the other again only when it explores, so one slow anchoring run
   /// would stick until then.
   int anchor_runs = 3;
-  /// Now and then one run of a planned shape times a single side its plan does not use, instead
-  /// of the plan (0: never): a plan settled on one side would never time the other again, so a
-  /// side anchored in a slow period (timing noise reaches 3x) would keep the layer off it for good.
-  /// The run is a real call, and it corrects that side as any run of it does. It comes once the
-  /// plan, since it moved or last explored, has run explore_every times that side's time over
-  /// its own, and at least explore_every times: exploring then costs at most 1/explore_every of
-  /// the time, however slow the side (a 100x slower one is timed once in 6400 runs). Only for
-  /// operators whose sides share the weights (shared_memory()): elsewhere moving the split moves
-  /// weight panels between host and device, a cost the planner has no measure of.
+  /// Now and then one run of a planned shape tries an alternative to its plan instead (0: never):
+  /// a side the plan does not use, or, for a plan on one side, the best co-executed split. A plan
+  /// settled on one side would never time the other again, nor co-execute again, so a side or an
+  /// overhead measured in a slow period (timing noise reaches 3x) would stick for good. The run
+  /// is a real call, and it corrects what it measured as any run does. It comes once the plan,
+  /// since it moved or last explored, has run explore_every times the alternative's predicted
+  /// time over its own, and at least explore_every times: exploring then costs at most
+  /// 1/explore_every of the time, however slow the alternative (a 100x slower side is timed once
+  /// in 6400 runs). Only for operators whose sides share the weights (shared_memory()):
+  /// elsewhere moving the split moves weight panels between host and device, a cost the planner
+  /// has no measure of.
   std::size_t explore_every = 64;
 };
 

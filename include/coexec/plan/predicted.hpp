@@ -18,9 +18,9 @@
 // a per-side correction of the predictions and the overhead of co-executing from the measured
 // times (plan/online.hpp), keeps the measured single-side times current, and plans the shape
 // again when a correction moved. A co-executed plan measured slower than the faster single side
-// then gives way to that side. Now and then choose() runs a single side the plan does not use
-// instead (correction_options::explore_every), so a side once timed in a slow period is timed
-// again.
+// then gives way to that side. Now and then choose() runs an alternative to the plan instead
+// (correction_options::explore_every): a side it does not use, or the best co-executed split
+// for a plan on one side, so that what was once timed in a slow period is timed again.
 //
 // Models (any type with `double predict_us(predict::side, const Features::vector&) const`):
 //   tree_model      trained tree ensembles: a model file, or a generated header
@@ -307,8 +307,8 @@ class predicted {
   /// A planner with a given model and correction options.
   explicit predicted(Model model, correction_options options = {}) : model_(std::move(model)), options_(options) {}
 
-  /// The split to run `key` with: its plan, or once in a while a single side the plan does not
-  /// use (correction_options::explore_every; only where op.shared_memory() is true). `op` offers
+  /// The split to run `key` with: its plan, or once in a while an alternative to it
+  /// (correction_options::explore_every; only where op.shared_memory() is true). `op` offers
   /// what features::setup asks and, for one-dimensional operators, columns() and
   /// split_granule(), else extent(split_dimension) and split_granule(split_dimension). With
   /// run() and last_record() the endpoints are anchored.
@@ -408,10 +408,9 @@ class predicted {
     // The least of recent runs, not the latest one, so that one noisy run does not move the plan.
     recent_minimum measured_device_only_us{}, measured_cpu_only_us{};
     recent_minimum measured_chosen_us{};  // runs of `chosen` while it co-executes: what the guard compares
-    // Runs of `chosen` since it was placed or a single side was explored, and whether that side
-    // was the CPU: a co-executed plan explores the two sides in turn.
-    std::size_t unexplored_runs = 0;
-    bool explored_cpu_last = false;
+    // Runs of `chosen` since it was placed or last explored, and explorations so far: a plan
+    // explores its two alternatives in turn (see due_exploration).
+    std::size_t unexplored_runs = 0, explorations = 0;
     // The model's uncorrected word per (dimension, split, side): a shape is planned again after
     // almost every run as its corrections move, and tree evaluations would cost µs each time.
     mutable std::map<std::tuple<split_dimension, std::size_t, predict::side>, double> predicted_us{};
@@ -508,8 +507,9 @@ class predicted {
     return std::max(corrected_us(key, p, predict::side::cpu, at), corrected_us(key, p, predict::side::gpu, at)) + overhead_us(p, at);
   }
 
-  // The best aligned split along `d` and its predicted time.
-  std::pair<split_plan, double> best_along(const Key& key, const plan& p, split_dimension d) const {
+  // The best aligned split along `d` and its predicted time; only co-executed splits without
+  // `endpoints` (infinity where there are none).
+  std::pair<split_plan, double> best_along(const Key& key, const plan& p, split_dimension d, bool endpoints = true) const {
     // Not a structured binding: lambdas capture those only from clang 16 on.
     const std::size_t extent = p.extents[index(d)].extent, granule = p.extents[index(d)].granule;
     // Candidate i is split i * granule, the last one the extent.
@@ -525,15 +525,22 @@ class predicted {
     // Tree models are monotone only roughly: the crossing's neighbours and both endpoints compete.
     std::pair<split_plan, double> best{split_of(0), std::numeric_limits<double>::infinity()};
     for (const std::size_t i : {std::size_t{0}, lo == 0 ? 0 : lo - 1, lo, hi, std::min(hi + 1, last), last})
-      if (const double us = total_us(key, p, split_of(i)); us < best.second) best = {split_of(i), us};
+      if (endpoints || (i > 0 && i < last))
+        if (const double us = total_us(key, p, split_of(i)); us < best.second) best = {split_of(i), us};
+    return best;
+  }
+
+  // The best split by prediction along every dimension; only co-executed ones without `endpoints`.
+  std::pair<split_plan, double> best_split(const Key& key, const plan& p, bool endpoints = true) const {
+    std::pair<split_plan, double> best{{}, std::numeric_limits<double>::infinity()};
+    for (const split_dimension d : features::dimensions)
+      if (p.extent(d) > 0)
+        if (auto candidate = best_along(key, p, d, endpoints); candidate.second < best.second) best = candidate;
     return best;
   }
 
   void plan_split(const Key& key, plan& p) {
-    std::pair<split_plan, double> best{{}, std::numeric_limits<double>::infinity()};
-    for (const split_dimension d : features::dimensions)
-      if (p.extent(d) > 0)
-        if (auto candidate = best_along(key, p, d); candidate.second < best.second) best = candidate;
+    const std::pair<split_plan, double> best = best_split(key, p);
     // Re-plans keep the current plan unless the new one is clearly better: each move can cost
     // more than it saves (on discrete devices it moves weight panels between the sides).
     const double current_us = p.placed ? total_us(key, p, p.chosen) : std::numeric_limits<double>::infinity();
@@ -548,34 +555,42 @@ class predicted {
     if (at == p.chosen) return;
     p.chosen = at;
     p.measured_chosen_us = {};
-    p.unexplored_runs = 0;
+    p.unexplored_runs = p.explorations = 0;
   }
 
-  // The split of this run of `p`: its plan, or a single side it does not use once one is due.
+  // The split of this run of `p`: its plan, or an exploration once one is due.
   template <class Op>
   split_plan next_run(const Key& key, plan& p, const Op& op) {
     if constexpr (requires { op.shared_memory(); })
       if (op.shared_memory())
-        if (const std::optional<split_plan> alone = due_exploration(key, p)) return *alone;
+        if (const std::optional<split_plan> explored = due_exploration(key, p)) return *explored;
     ++p.unexplored_runs;
     return p.chosen;
   }
 
-  // The single side to explore, once the plan has run explore_every times that side's time over
-  // its own since it was placed or last explored (the cost bound of correction_options::explore_every).
+  // The split to explore once the plan has run explore_every times its predicted time over the
+  // plan's since it was placed or last explored (the cost bound of correction_options::
+  // explore_every). A co-executed plan explores each side alone in turn, the CPU first; a plan on
+  // one side, in turn, the other side and the best co-executed split: a learned overhead or the
+  // guard may have moved it off co-executing in a slow period, and no single-side run tells.
   std::optional<split_plan> due_exploration(const Key& key, plan& p) const {
     if (options_.explore_every == 0 || p.unexplored_runs < options_.explore_every) return std::nullopt;
     const split_dimension d = p.chosen.dimension;
     const split_plan device_alone{d, 0}, cpu_alone{d, p.extent(d)};
-    // A plan on one side explores the other; a co-executed plan, each in turn.
-    const bool explore_cpu = p.chosen == device_alone || (p.chosen != cpu_alone && !p.explored_cpu_last);
-    const split_plan alone = explore_cpu ? cpu_alone : device_alone;
-    const double relative_cost = std::max(1.0, total_us(key, p, alone) / total_us(key, p, p.chosen));
+    const bool first_turn = p.explorations % 2 == 0;
+    split_plan alternative = first_turn ? cpu_alone : device_alone;
+    if (p.chosen == cpu_alone || p.chosen == device_alone) {
+      const split_plan other_side = p.chosen == cpu_alone ? device_alone : cpu_alone;
+      const std::pair<split_plan, double> interior = best_split(key, p, false);
+      alternative = first_turn || !std::isfinite(interior.second) ? other_side : interior.first;
+    }
+    const double relative_cost = std::max(1.0, total_us(key, p, alternative) / total_us(key, p, p.chosen));
     if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost) return std::nullopt;
     p.unexplored_runs = 0;
-    p.explored_cpu_last = explore_cpu;
-    return alone;
+    ++p.explorations;
+    return alternative;
   }
+
 
   // The guard: a co-executed plan whose measured time (least of recent runs) is above the faster
   // measured single side's gives way to that side. Corrected predictions alone can keep it: a

@@ -30,6 +30,7 @@ class pinned_host_memory {
     data_ = queue_.enqueueMapBuffer(buffer_, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes, nullptr, nullptr, &status);
     detail::check(status, "clEnqueueMapBuffer(pinned host memory)");
   }
+  /// Takes `other`'s mapping, leaving it empty.
   pinned_host_memory(pinned_host_memory&& other) noexcept
       : queue_(std::move(other.queue_)), buffer_(std::move(other.buffer_)), data_(std::exchange(other.data_, nullptr)) {}
   pinned_host_memory& operator=(pinned_host_memory&&) = delete;
@@ -70,7 +71,7 @@ class io_buffer {
       view_ = pageable_;
     }
   }
-  io_buffer(io_buffer&&) noexcept = default;
+  io_buffer(io_buffer&&) noexcept = default;  ///< takes the memory; data() stays where it was
   io_buffer& operator=(io_buffer&&) = delete;
 
   T* data() noexcept { return view_.data(); }  ///< first element

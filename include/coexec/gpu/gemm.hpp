@@ -216,12 +216,9 @@ class kernel_args {
     coexec::detail::check(kernel_.setArg(next_++, static_cast<cl_uint>(value)), "clSetKernelArg");
     return *this;
   }
-  /// The gate's flag (a null buffer when open, as for a null operand) and value.
+  /// The gate's flag (null when open, set as a null operand is) and value.
   kernel_args& gate(const sync::launch_gate& gate) {
-    coexec::detail::check(gate.open() ? clSetKernelArg(kernel_(), next_, sizeof(cl_mem), nullptr)
-                                      : clSetKernelArgSVMPointer(kernel_(), next_, gate.flag->address()),
-                          "clSetKernelArg(gate)");
-    ++next_;
+    set_pointer_arg(kernel_, next_++, device_ptr<std::uint32_t>(gate.open() ? nullptr : gate.flag->address()));
     return size(gate.value);
   }
   cl_uint next() const noexcept { return next_; }

@@ -19,8 +19,9 @@
 // raises the flag the moment both halves of step i are done. A failure raises the flag to
 // sync::abort_value, which opens every gate, and waits for what was enqueued before rethrowing.
 // (A separate gate kernel in front of each layer would leave one dispatch on the critical path:
-// about 20 us per layer on PoCL, against about 1 us for a gate inside the layer's kernel.) Devices without SVM atomics, layers that stage their tensors
-// (shared_memory() false) or options.completion = event_polling fall back to per_layer.
+// about 20 us per layer on PoCL, against about 1 us for a gate inside the layer's kernel.)
+// Devices without SVM atomics, layers that stage their tensors (shared_memory() false) or
+// options.completion = event_polling fall back to per_layer.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -45,8 +46,8 @@ struct tensor {
 
 /// How a pipeline runs streamed.
 struct pipeline_options {
-  /// svm_counter: streamed runs hold each layer's kernels behind a host flag where the device has SVM atomics;
-  /// event_polling forces the per_layer fallback on any device.
+  /// svm_counter: streamed runs hold each layer's kernels behind a host flag where the device
+  /// has SVM atomics; event_polling forces the per_layer fallback on any device.
   sync::completion::mode completion = sync::completion::mode::svm_counter;
   std::chrono::nanoseconds timeout = sync::default_timeout;  ///< longest wait for enqueued work after a failure
 };

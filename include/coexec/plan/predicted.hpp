@@ -411,6 +411,9 @@ class predicted {
     // Runs of `chosen` since it was placed or last explored, and explorations so far: a plan
     // explores its two alternatives in turn (see due_exploration).
     std::size_t unexplored_runs = 0, explorations = 0;
+    // The best co-executed split as of the last plan_split (none where the extents allow none):
+    // what a plan on one side explores.
+    std::optional<split_plan> best_co_executed{};
     // The model's uncorrected word per (dimension, split, side): a shape is planned again after
     // almost every run as its corrections move, and tree evaluations would cost µs each time.
     mutable std::map<std::tuple<split_dimension, std::size_t, predict::side>, double> predicted_us{};
@@ -507,9 +510,22 @@ class predicted {
     return std::max(corrected_us(key, p, predict::side::cpu, at), corrected_us(key, p, predict::side::gpu, at)) + overhead_us(p, at);
   }
 
-  // The best aligned split along `d` and its predicted time; only co-executed splits without
-  // `endpoints` (infinity where there are none).
-  std::pair<split_plan, double> best_along(const Key& key, const plan& p, split_dimension d, bool endpoints = true) const {
+  // A split and its predicted time (infinity: none).
+  struct scored_split {
+    split_plan at{};
+    double us = std::numeric_limits<double>::infinity();
+  };
+  // The best split of all, and the best co-executed one.
+  struct best_splits {
+    scored_split any{}, co_executed{};
+    void offer(scored_split candidate, bool co_executes) noexcept {
+      if (candidate.us < any.us) any = candidate;
+      if (co_executes && candidate.us < co_executed.us) co_executed = candidate;
+    }
+  };
+
+  // The best aligned splits along `d` by predicted time, offered to `best`.
+  void best_along(const Key& key, const plan& p, split_dimension d, best_splits& best) const {
     // Not a structured binding: lambdas capture those only from clang 16 on.
     const std::size_t extent = p.extents[index(d)].extent, granule = p.extents[index(d)].granule;
     // Candidate i is split i * granule, the last one the extent.
@@ -523,31 +539,24 @@ class predicted {
       (corrected_us(key, p, predict::side::cpu, at) < corrected_us(key, p, predict::side::gpu, at) ? lo : hi) = mid;
     }
     // Tree models are monotone only roughly: the crossing's neighbours and both endpoints compete.
-    std::pair<split_plan, double> best{split_of(0), std::numeric_limits<double>::infinity()};
     for (const std::size_t i : {std::size_t{0}, lo == 0 ? 0 : lo - 1, lo, hi, std::min(hi + 1, last), last})
-      if (endpoints || (i > 0 && i < last))
-        if (const double us = total_us(key, p, split_of(i)); us < best.second) best = {split_of(i), us};
-    return best;
-  }
-
-  // The best split by prediction along every dimension; only co-executed ones without `endpoints`.
-  std::pair<split_plan, double> best_split(const Key& key, const plan& p, bool endpoints = true) const {
-    std::pair<split_plan, double> best{{}, std::numeric_limits<double>::infinity()};
-    for (const split_dimension d : features::dimensions)
-      if (p.extent(d) > 0)
-        if (auto candidate = best_along(key, p, d, endpoints); candidate.second < best.second) best = candidate;
-    return best;
+      best.offer({split_of(i), total_us(key, p, split_of(i))}, i > 0 && i < last);
   }
 
   void plan_split(const Key& key, plan& p) {
-    const std::pair<split_plan, double> best = best_split(key, p);
+    best_splits found;
+    for (const split_dimension d : features::dimensions)
+      if (p.extent(d) > 0) best_along(key, p, d, found);
+    const scored_split best = found.any;
+    p.best_co_executed.reset();
+    if (std::isfinite(found.co_executed.us)) p.best_co_executed = found.co_executed.at;
     // Re-plans keep the current plan unless the new one is clearly better: each move can cost
     // more than it saves (on discrete devices it moves weight panels between the sides).
     const double current_us = p.placed ? total_us(key, p, p.chosen) : std::numeric_limits<double>::infinity();
-    const bool better = best.second < current_us / (1 + options_.replan_change);
-    if (better) place(p, best.first);
+    const bool better = best.us < current_us / (1 + options_.replan_change);
+    if (better) place(p, best.at);
     p.placed = true;
-    p.correction.planned(better ? best.second : current_us);
+    p.correction.planned(better ? best.us : current_us);
   }
 
   // A moved plan counts its runs towards exploring afresh: a single side it left was timed just now.
@@ -571,8 +580,9 @@ class predicted {
   // The split to explore once the plan has run explore_every times its predicted time over the
   // plan's since it was placed or last explored (the cost bound of correction_options::
   // explore_every). A co-executed plan explores each side alone in turn, the CPU first; a plan on
-  // one side, in turn, the other side and the best co-executed split: a learned overhead or the
-  // guard may have moved it off co-executing in a slow period, and no single-side run tells.
+  // one side, in turn, the other side and the best co-executed split of its last plan_split: a
+  // learned overhead or the guard may have moved it off co-executing in a slow period, and no
+  // single-side run tells.
   std::optional<split_plan> due_exploration(const Key& key, plan& p) const {
     if (options_.explore_every == 0 || p.unexplored_runs < options_.explore_every) return std::nullopt;
     const split_dimension d = p.chosen.dimension;
@@ -581,8 +591,7 @@ class predicted {
     split_plan alternative = first_turn ? cpu_alone : device_alone;
     if (p.chosen == cpu_alone || p.chosen == device_alone) {
       const split_plan other_side = p.chosen == cpu_alone ? device_alone : cpu_alone;
-      const std::pair<split_plan, double> interior = best_split(key, p, false);
-      alternative = first_turn || !std::isfinite(interior.second) ? other_side : interior.first;
+      alternative = first_turn || !p.best_co_executed ? other_side : *p.best_co_executed;
     }
     const double relative_cost = std::max(1.0, total_us(key, p, alternative) / total_us(key, p, p.chosen));
     if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost) return std::nullopt;
@@ -590,7 +599,6 @@ class predicted {
     ++p.explorations;
     return alternative;
   }
-
 
   // The guard: a co-executed plan whose measured time (least of recent runs) is above the faster
   // measured single side's gives way to that side. Corrected predictions alone can keep it: a

@@ -314,3 +314,32 @@ TEST_CASE("bad composition is a coexec::error when the step is added") {
   test::check_error([&] { net.add("gap", pipe::steps::global_avg_pool<float>(), {pipe::tensor{7}}); }, errc::invalid_argument);
   CHECK(net.size() == 1);
 }
+
+TEST_CASE("attention matches the double reference, with chunks that cut across heads") {
+  constexpr std::size_t tokens = 7, heads = 3, head_features = 5, d = heads * head_features;
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(4);  // 21 (head, row) tasks in chunks of 6, 5, 5, 5: each chunk meets two heads
+  pipeline<float> net(ctx, pool);
+  net.add("attention", pipe::steps::attention<float>(heads), {net.input({tokens, 3 * d})});
+  const std::vector<float> qkv = load_input(net, 5);
+  net(pipe::mode::per_layer);
+
+  reference_tensor want(tokens * d);
+  for (std::size_t h = 0; h < heads; ++h)
+    for (std::size_t row = 0; row < tokens; ++row) {
+      std::vector<double> weight(tokens);
+      for (std::size_t t = 0; t < tokens; ++t) {
+        for (std::size_t i = 0; i < head_features; ++i)
+          weight[t] += double(qkv[row * 3 * d + h * head_features + i]) * qkv[t * 3 * d + d + h * head_features + i];
+        weight[t] /= std::sqrt(double(head_features));
+      }
+      const double top = *std::max_element(weight.begin(), weight.end());
+      double total = 0;
+      for (double& w : weight) total += w = std::exp(w - top);
+      for (std::size_t t = 0; t < tokens; ++t)
+        for (std::size_t i = 0; i < head_features; ++i)
+          want[row * d + h * head_features + i] += weight[t] / total * qkv[t * 3 * d + 2 * d + h * head_features + i];
+    }
+  check_output(net, want);
+  test::check_error([&] { pipe::steps::attention<float>(4).output_shape({{tokens, 3 * d}}); }, errc::invalid_argument);
+}

@@ -204,30 +204,39 @@ cpu_step<T> attention(std::size_t heads) {
             return tensor_shape{in[0][0], in[0][1] / 3};
           },
           [heads](cpu::thread_pool& pool, const step_io<T>& io) {
-            const std::size_t s = io.output_shape[0], d = io.output_shape[1], dh = d / heads;
+            const std::size_t s = io.output_shape[0], d = io.output_shape[1], dh = d / heads, row_stride = 3 * d;
             const T scale = T(1) / std::sqrt(static_cast<T>(dh));
             const T* qkv = io.inputs[0];
+            // Tasks are (head, query row), head-major, so a chunk meets each head's keys once:
+            // it copies them key-minor, and a row's scores become dh axpys over contiguous keys,
+            // which vectorise, instead of s short dot products, which do not (a reduction).
             pool.parallel_for(heads * s, [&](std::size_t begin, std::size_t end) {
-              std::vector<T> score(s);
+              std::vector<T> keys(dh * s), score(s), weighted(dh);
+              std::size_t keys_of = heads;  // the head whose keys `keys` holds
               for (std::size_t task = begin; task < end; ++task) {
                 const std::size_t h = task / s, row = task % s;
-                const T* q = qkv + row * 3 * d + h * dh;
-                T top = -std::numeric_limits<T>::infinity();
-                for (std::size_t t = 0; t < s; ++t) {
-                  const T* k = qkv + t * 3 * d + d + h * dh;
-                  T dot = 0;
-                  for (std::size_t i = 0; i < dh; ++i) dot += q[i] * k[i];
-                  top = std::max(top, score[t] = dot * scale);
+                if (h != keys_of) {
+                  for (std::size_t t = 0; t < s; ++t)
+                    for (std::size_t i = 0; i < dh; ++i) keys[i * s + t] = qkv[t * row_stride + d + h * dh + i];
+                  keys_of = h;
                 }
+                const T* q = qkv + row * row_stride + h * dh;
+                std::fill(score.begin(), score.end(), T(0));
+                for (std::size_t i = 0; i < dh; ++i) {
+                  const T qi = q[i] * scale;
+                  const T* k = keys.data() + i * s;
+                  for (std::size_t t = 0; t < s; ++t) score[t] += qi * k[t];
+                }
+                const T top = *std::max_element(score.begin(), score.end());
                 T sum = 0;
                 for (std::size_t t = 0; t < s; ++t) sum += score[t] = std::exp(score[t] - top);
-                T* y = io.output + row * d + h * dh;
-                std::fill(y, y + dh, T(0));
+                std::fill(weighted.begin(), weighted.end(), T(0));
                 for (std::size_t t = 0; t < s; ++t) {
-                  const T* v = qkv + t * 3 * d + 2 * d + h * dh;
-                  const T weight = score[t] / sum;
-                  for (std::size_t i = 0; i < dh; ++i) y[i] += weight * v[i];
+                  const T* v = qkv + t * row_stride + 2 * d + h * dh;
+                  for (std::size_t i = 0; i < dh; ++i) weighted[i] += score[t] * v[i];
                 }
+                T* y = io.output + row * d + h * dh;
+                for (std::size_t i = 0; i < dh; ++i) y[i] = weighted[i] / sum;
               }
             });
           }};

@@ -7,10 +7,14 @@
 // (the mode's own runs for cpu and gpu, per_layer runs for both co-executed modes). Streamed
 // dispatch hides behind compute, so its overhead is expected near the flag round trip, or
 // below zero. flag_round_trip_us: that round trip (host -> running kernel -> host) for reference.
+// Co-executed modes also report ideal_ms, the sum over steps of pipe::ideal_seconds (each layer
+// at its own 1 + t_min/t_max, from the steps' median times in cpu and gpu runs), and of_ideal =
+// ideal_ms / the pipeline's time.
 //
 //   bench_pipeline --platform=pocl-2 --benchmark_filter=BM_Pipeline/mbv2
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -34,18 +38,28 @@ struct network {
     net(pipe::mode::per_layer);  // plans every layer
   }
 
-  // Sum over steps of each step's median time in `m` runs, which run the steps one at a time.
-  double steps_alone(pipe::mode m, int runs = 5) {
+  // Each step's median time in `m` runs, which run the steps one at a time. The first run is
+  // untimed: where the device keeps its own weights (nvidia), changing mode moves weight panels.
+  std::vector<double> step_medians(pipe::mode m, int runs = 5) {
     std::vector<std::vector<double>> samples(net.size());
+    net(m);
     for (int r = 0; r < runs; ++r) {
       net(m);
       for (std::size_t i = 0; i < net.size(); ++i) samples[i].push_back(net.last_run().steps[i].seconds);
     }
-    double sum = 0;
+    std::vector<double> medians;
     for (auto& s : samples) {
       std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
-      sum += s[s.size() / 2];
+      medians.push_back(s[s.size() / 2]);
     }
+    return medians;
+  }
+
+  // The sum of the steps' ideal co-executed times (pipe::ideal_seconds), from their single sides.
+  double ideal() {
+    const std::vector<double> cpu = step_medians(pipe::mode::cpu_only), device = step_medians(pipe::mode::device_only);
+    double sum = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) sum += pipe::ideal_seconds(net.last_run().steps[i].co_executed, cpu[i], device[i]);
     return sum;
   }
 };
@@ -61,7 +75,10 @@ network& get(const std::string& name) {
 
 void BM_Pipeline(benchmark::State& state, const std::string& name, pipe::mode m) {
   network& n = get(name);
-  const double alone = n.steps_alone(m == pipe::mode::streamed ? pipe::mode::per_layer : m);
+  const bool co_executed = m == pipe::mode::per_layer || m == pipe::mode::streamed;
+  const double ideal = co_executed ? n.ideal() : 0;
+  const std::vector<double> alone_steps = n.step_medians(co_executed ? pipe::mode::per_layer : m);
+  const double alone = std::accumulate(alone_steps.begin(), alone_steps.end(), 0.0);
   n.net(m);  // warm-up
   double total = 0;
   for (auto _ : state) {
@@ -72,6 +89,10 @@ void BM_Pipeline(benchmark::State& state, const std::string& name, pipe::mode m)
   const double mean = total / static_cast<double>(state.iterations());
   state.counters["overhead_us_per_layer"] = (mean - alone) * 1e6 / static_cast<double>(n.net.size());
   state.counters["layers"] = static_cast<double>(n.net.size());
+  if (co_executed) {
+    state.counters["ideal_ms"] = ideal * 1e3;
+    state.counters["of_ideal"] = ideal / mean;
+  }
   if (n.ctx.caps().svm_flags())
     state.counters["flag_round_trip_us"] = std::chrono::duration<double, std::micro>(sync::probe(n.ctx).pingpong(1000)).count();
 }

@@ -70,6 +70,15 @@ struct pipeline_record {
   std::vector<step_record> steps;  ///< one per step, in order
 };
 
+/// A step's ideal co-executed time from its single-side times: t_cpu·t_gpu / (t_cpu + t_gpu) for
+/// a layer (both sides busy to the end, nothing lost to the split or to syncing), the CPU time
+/// for a CPU step. Co-execution is judged against the sum of these over a pipeline's steps.
+constexpr double ideal_seconds(bool co_executed, double cpu_seconds, double device_seconds) noexcept {
+  if (!co_executed) return cpu_seconds;
+  const double both = cpu_seconds + device_seconds;
+  return both > 0 ? cpu_seconds * device_seconds / both : 0;
+}
+
 template <class T>
 /// A feed-forward network of co-executed layers and CPU steps over tensors allocated once
 /// (see the file comment).

@@ -96,10 +96,16 @@ std::vector<gemm_config> candidate_list(device_family family, bool local_is_glob
   }
   // On NVIDIA (H100, measured) the gemv kernel streams each panel once per 8 rows and beats
   // the local-memory tiles up to M = 128: 42 us vs 91 us (tuned local) and 49 us (CLBlast) at
-  // 128x768x768. Other GPUs try it too, after their local-memory default.
-  if (family == device_family::nvidia)
-    return {gemm_config::gemv(8, nr, 4, 64), gemm_config::gemv(8, nr, 4, 32), gemm_config::local(32, 2 * nr, 32, 4, 4, 4),
-            gemm_config::local(16, 2 * nr, 16, 1, 4, 4)};
+  // 128x768x768. Other GPUs try it too, after their local-memory default. Larger M tries larger
+  // tiles too: 32 outputs per work-item in 64x64 and 32x64 tiles, 192 or 96 groups at M = 128.
+  if (family == device_family::nvidia) {
+    std::vector<gemm_config> list{gemm_config::gemv(8, nr, 4, 64), gemm_config::gemv(8, nr, 4, 32),
+                                  gemm_config::local(32, 2 * nr, 32, 4, 4, 4), gemm_config::local(16, 2 * nr, 16, 1, 4, 4)};
+    if (c == shape_class::large_m)
+      list.insert(list.end(), {gemm_config::local(64, 4 * nr, 16, 4, 8, 4), gemm_config::local(32, 4 * nr, 16, 4, 8, 4),
+                               gemm_config::local(64, 2 * nr, 32, 4, 4, 4)});
+    return list;
+  }
   if (family == device_family::adreno)  // 64-work-item groups, modest local memory
     return {gemm_config::local(32, 2 * nr, 8, 4, 4, 4), gemm_config::local(16, 2 * nr, 16, 2, 4, 4),
             gemm_config::local(32, 4 * nr, 8, 4, 8, 4)};

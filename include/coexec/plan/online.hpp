@@ -37,6 +37,13 @@ struct correction_options {
   /// settles on one side times the other again only when it explores, so one slow anchoring run
   /// would stick until then.
   int anchor_runs = 3;
+  /// Anchoring goes on past anchor_runs, up to this many timed runs, while each run is more than
+  /// 5% faster than the best before it. A side's first runs after a pause are slow while its
+  /// caches and clocks warm: on the lent machine's Xeon the CPU took 294, 143, 138 and 111 µs on
+  /// its first runs of ResNet-50's classifier at M = 1, and 17 µs in a loop; anchored at 111 µs
+  /// it lost to the H100's 51 µs and, where nothing is explored (nvidia), stayed lost. An
+  /// endpoint anchored too fast corrects itself: the plan runs that side and measures it.
+  int anchor_max_runs = 16;
   /// Now and then one run of a planned shape tries an alternative to its plan instead (0: never):
   /// a side the plan does not use, or, for a plan on one side, the best co-executed split. A plan
   /// settled on one side would never time the other again, nor co-execute again, so a side or an

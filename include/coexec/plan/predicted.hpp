@@ -488,17 +488,24 @@ class predicted {
     return measured.value() != before;
   }
 
-  // Times each side alone (a warm-up, then options_.anchor_runs timed runs) and learns from it.
-  // The endpoints are the same runs whatever the dimension, so the first one's serve.
+  // Times each side alone (a warm-up, then options_.anchor_runs timed runs, more while they keep
+  // getting faster: correction_options::anchor_max_runs) and learns from it. The endpoints are
+  // the same runs whatever the dimension, so the first one's serve.
   template <class Op>
   void anchor(const Key& key, plan& p, Op& op) {
     const split_dimension d = features::dimensions[0];
     for (const std::size_t split : {p.extent(d), std::size_t{0}}) {
       op.run(result({d, split}));
-      for (int timed = 0; timed < options_.anchor_runs; ++timed) {
+      double best = std::numeric_limits<double>::infinity();
+      for (int timed = 0; timed < std::max(options_.anchor_runs, options_.anchor_max_runs); ++timed) {
         op.run(result({d, split}));
         // A device part recomputed on the CPU timed the CPU, not the device.
-        if (!op.last_record().device_recomputed) learn_single_side(key, p, {d, split}, op.last_record());
+        if (op.last_record().device_recomputed) continue;
+        learn_single_side(key, p, {d, split}, op.last_record());
+        const double seconds = op.last_record().total_seconds;
+        const bool warming = seconds < 0.95 * best;
+        best = std::min(best, seconds);
+        if (timed + 1 >= options_.anchor_runs && !warming) break;
       }
     }
   }

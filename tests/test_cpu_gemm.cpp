@@ -239,3 +239,23 @@ TEST_CASE_TEMPLATE("packed_gemm rejects bad arguments with invalid_argument", T,
   packed_gemm{}(pool, good, 40, 40);
   CHECK(std::all_of(y.begin(), y.end(), [](T v) { return v == sentinel<T>; }));
 }
+
+TEST_CASE("float gelu stays within 2e-7 of the exact erf form and maps special values as it does") {
+  const auto exact = [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); };
+  double worst = 0, worst_at = 0;
+  for (double v = -20; v <= 20; v += 1.0 / 4096) {
+    const float f = static_cast<float>(v);
+    const double error = std::abs(coexec::apply(activation::gelu, f) - exact(f)) / std::max(1.0, std::abs(double(f)));
+    if (error > worst) worst = error, worst_at = v;
+  }
+  CAPTURE(worst_at);
+  CHECK(worst < 2e-7);
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  CHECK(std::isnan(coexec::apply(activation::gelu, std::numeric_limits<float>::quiet_NaN())));
+  CHECK(std::isnan(coexec::apply(activation::gelu, -inf)));  // -inf * 0, as the erf form
+  CHECK(coexec::apply(activation::gelu, inf) == inf);
+  CHECK(coexec::apply(activation::gelu, 1e30f) == 1e30f);
+  CHECK(coexec::apply(activation::gelu, -1e30f) == 0.0f);
+  CHECK(std::signbit(coexec::apply(activation::gelu, -0.0f)));
+  static_assert(coexec::apply(activation::gelu, 0.0f) == 0.0f);  // constexpr, as the other activations
+}

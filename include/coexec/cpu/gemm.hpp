@@ -166,7 +166,7 @@ template <class T, std::size_t R, std::size_t W>
       if (to.act == activation::relu6) v = v < zero ? zero : (v > six ? six : v);
       S::store(to.c + r * to.ldc + w * S::lanes, v);
     }
-  if (to.act == activation::gelu)  // erf has no vector form here, so gelu runs on the stored tile
+  if (to.act == activation::gelu)  // on the stored tile: the compiler vectorises float gelu (coexec::apply) there
     for (std::size_t r = 0; r < R; ++r)
       for (T* c = to.c + r * to.ldc; c != to.c + r * to.ldc + W * S::lanes; ++c)
         *c = apply(activation::gelu, *c);

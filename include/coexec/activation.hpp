@@ -19,7 +19,8 @@ namespace detail {
 
 // Float gelu with no libm call and no floating-point select, so that loops over it vectorise
 // (GCC will not if-convert a float select under its default -ftrapping-math; an integer one it
-// will): std::erf is a scalar call that cost the CPU GEMM a third of BERT's FFN-up layer.
+// will). std::erf is a scalar call per output: BERT's FFN-up step on pocl-2 took 7.7 ms with it
+// and 6.4 ms with this (one demo run each).
 //
 // Abramowitz & Stegun 7.1.26: for z = |v| / sqrt 2, erfc(z) = t (a1 + t (a2 + ... a5)) e^(-z^2)
 // with t = 1 / (1 + p z), within 1.5e-7 of it. 1 + erf(v / sqrt 2) is then 2 - erfc(z) for

@@ -54,16 +54,17 @@ std::size_t check_layer(const runtime::context& ctx, cpu::thread_pool& pool, con
   CAPTURE(lo.shared);
   const auto w = test::random_values<T>(s.weight_size(), rng);
   const auto b = test::random_values<T>(s.out_channels, rng);
-  const auto xs = test::random_values<T>(s.input_size(), rng);
   ops::conv2d<T> layer(ctx, pool, s, w, lo.with_bias ? std::span<const T>(b) : std::span<const T>(),
                        {.act = lo.act, .completion = lo.completion, .shared_memory = lo.shared});
   memory::io_buffer<T> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
-  std::copy(xs.begin(), xs.end(), x.data());
   if (plans.empty())
     for (split_dimension d : plan::all_dimensions)
       for (std::size_t split : split_classes(layer.extent(d), layer.split_granule(d))) plans.push_back({d, split});
   for (const split_plan& p : plans) {
     INFO("split " << p.split << " along " << to_string(p.dimension));
+    // A new x each run: a staged device part that copied too little of it would read the last one's.
+    const auto xs = test::random_values<T>(s.input_size(), rng);
+    std::copy(xs.begin(), xs.end(), x.data());
     std::fill(y.data(), y.data() + s.output_size(), T(-777));
     layer(x.data(), y.data(), p);
     test::check_conv(s, xs.data(), w.data(), lo.with_bias ? b.data() : nullptr, y.data(), lo.act);

@@ -373,6 +373,25 @@ cl::Event write_rows(const runtime::context& ctx, const cl::Buffer& buffer, std:
   return event;
 }
 
+/// Copies part of a host tensor to the same positions in `buffer`, which has the tensor's layout:
+/// `blocks` blocks `block_stride` elements apart, each of `runs` runs `run_stride` apart, each
+/// run `run` elements, the first at element `offset` (e.g. rows [r0, r1) of some channels' planes
+/// of every image of an NCHW tensor). Nothing to copy: the null event.
+template <class T>
+cl::Event write_block(const runtime::context& ctx, const cl::Buffer& buffer, const T* host, std::size_t offset, std::size_t run,
+                      std::size_t runs, std::size_t run_stride, std::size_t blocks, std::size_t block_stride) {
+  require(run_stride >= run && block_stride >= runs * run_stride && block_stride % run_stride == 0,
+          "write_block: runs overlap, or blocks are not a whole number of run strides");
+  if (run == 0 || runs == 0 || blocks == 0) return {};
+  const std::array<std::size_t, 3> origin{offset * sizeof(T), 0, 0}, region{run * sizeof(T), runs, blocks};
+  cl::Event event;
+  coexec::detail::check(ctx.queue().enqueueWriteBufferRect(buffer, CL_FALSE, origin, origin, region, run_stride * sizeof(T),
+                                                           block_stride * sizeof(T), run_stride * sizeof(T),
+                                                           block_stride * sizeof(T), host, nullptr, &event),
+                        "clEnqueueWriteBufferRect");
+  return event;
+}
+
 /// Copies `rows` x `cols` packed elements of `buffer` from element `offset` into host memory
 /// with row stride `ld` (e.g. the device's column slice of y into the shared output).
 template <class T>

@@ -303,12 +303,13 @@ class conv2d {
       ops.y_channel_stride = plane;
       return launcher_->enqueue(ops, channels, rows, completion_, gate);
     }
-    // Discrete device: x in whole, the block of y computed compactly, then copied into place.
+    // Discrete device: the part of x the block reads, copied to its place in a whole-x buffer
+    // (the kernel indexes x as usual); the block of y computed compactly, then copied into place.
     const std::size_t block_plane = rows.size() * s.out_width();
     cover_weights(channels.begin);
     stage(x_stage_, x_capacity_, s.input_size(), CL_MEM_READ_ONLY);
     stage(y_stage_, y_capacity_, s.batch * channels.size() * block_plane, CL_MEM_WRITE_ONLY);
-    gpu::write_rows(context_, x_stage_, 0, x, 1, s.input_size(), s.input_size());
+    write_input_block(x, channels, rows);
     ops.x = gpu::device_ptr<const T>(x_stage_);
     ops.w = gpu::device_ptr<const T>(device_weights_, (channels.begin - device_first_channel_) * s.patch());
     if (device_bias_() != nullptr) ops.bias = gpu::device_ptr<const T>(device_bias_, channels.begin);
@@ -322,6 +323,27 @@ class conv2d {
                            : gpu::read_rows(context_, y_stage_, 0, y + first, s.batch * channels.size(), block_plane, plane);
     detail::check(context_.queue().flush(), "clFlush");
     return copied;
+  }
+
+  // Copies to x_stage_ what the output block (channels, rows) reads: the input channels of its
+  // groups (a depthwise block: its own channels), and the input rows under its output rows
+  // (all of them for a channel block). A conv reads all of x only when neither cut saves any.
+  void write_input_block(const T* x, cpu::index_range channels, cpu::index_range rows) {
+    const conv2d_shape& s = shape_;
+    const std::size_t group_in = s.channels / s.groups, group_out = s.out_channels / s.groups;
+    const std::size_t first_channel = channels.begin / group_out * group_in, end_channel = ((channels.end - 1) / group_out + 1) * group_in;
+    // Input rows under output rows [rows.begin, rows.end): from the first one's window top to the
+    // last one's window bottom, less the padding.
+    const auto window_top = [&](std::size_t row) { return static_cast<std::ptrdiff_t>(row * s.stride_h) - static_cast<std::ptrdiff_t>(s.pad_top); };
+    const std::ptrdiff_t height = static_cast<std::ptrdiff_t>(s.height);
+    const std::ptrdiff_t top = std::clamp<std::ptrdiff_t>(window_top(rows.begin), 0, height);
+    const std::ptrdiff_t bottom = std::clamp<std::ptrdiff_t>(window_top(rows.end - 1) + static_cast<std::ptrdiff_t>(s.dilation_h * (s.kernel_h - 1) + 1), 0, height);
+    const std::size_t plane = s.height * s.width, image = s.channels * plane, planes = end_channel - first_channel;
+    if (top == 0 && bottom == height)  // whole planes: one run of them per image
+      gpu::write_block(context_, x_stage_, x, first_channel * plane, planes * plane, s.batch, image, 1, s.batch * image);
+    else if (bottom > top)
+      gpu::write_block(context_, x_stage_, x, first_channel * plane + static_cast<std::size_t>(top) * s.width,
+                       static_cast<std::size_t>(bottom - top) * s.width, planes, plane, s.batch, image);
   }
 
   /// Makes the device hold the weights of channels [first, O): uploaded once, regrown only when

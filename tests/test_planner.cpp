@@ -9,6 +9,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "coexec/memory/io_buffer.hpp"
@@ -122,6 +123,22 @@ bool all_cpu(const std::vector<std::size_t>& splits) {
 }
 
 constexpr std::size_t explore_every = plan::correction_options{}.explore_every;
+constexpr std::size_t explore_runs = plan::correction_options{}.explore_runs;
+// Runs between explorations of an alternative as fast as the plan (their least).
+constexpr std::size_t exploration_period = explore_every * explore_runs;
+
+// Runs of `splits` other than `plan`, as [first, last] index ranges of consecutive runs.
+std::vector<std::pair<std::size_t, std::size_t>> explorations_in(const std::vector<std::size_t>& splits, std::size_t plan) {
+  std::vector<std::pair<std::size_t, std::size_t>> found;
+  for (std::size_t i = 0; i < splits.size(); ++i)
+    if (splits[i] != plan) {
+      if (!found.empty() && found.back().second + 1 == i)
+        found.back().second = i;
+      else
+        found.push_back({i, i});
+    }
+  return found;
+}
 
 // Plans the device alone and keeps what the operator said of its sides sharing the weights.
 template <class Choice>
@@ -263,6 +280,39 @@ TEST_CASE("anchoring times each side until its runs stop getting faster") {
   CHECK(three_runs.choose(bert_ffn, capped) < bert_ffn.n);
 }
 
+// A CPU whose first run after runs without it takes 3x as long (cold caches, sleeping workers).
+struct cold_cpu_op : analytic_op {
+  bool cpu_ran_last = false;
+  void run(std::size_t split) {
+    const bool cold = split > 0 && !cpu_ran_last;
+    cpu_ran_last = split > 0;
+    const double cpu = seconds(side::cpu, split) * (cold ? 3 : 1), gpu = seconds(side::gpu, split), total = std::max(cpu, gpu);
+    last = {split, cpu, total, total, gpu >= cpu};
+  }
+};
+
+TEST_CASE("an exploration runs until its alternative is warm") {
+  // The CPU alone takes 10.0 ms, the device alone 12.6 (and co-executing at least its fixed 12
+  // ms), but the CPU ran 10x slower while the planner anchored it, so the plan settles on the
+  // device. Exploring the CPU after runs of the device meets it cold, 3x slower, once.
+  const analytic_model truth{{4000, 1e5}, {12000, 1e6}};
+  const auto settled_on_device = [&](const plan::correction_options& options) {
+    analytic_planner planner(truth, options);
+    cold_cpu_op op{{bert_ffn, truth}};
+    op.truth.cpu = {10 * truth.cpu.fixed_us, truth.cpu.flops_per_us / 10};
+    REQUIRE(planner.choose(bert_ffn, op) == 0);
+    op.truth = truth;
+    for (std::size_t run = 0; run < 20 * exploration_period; ++run) {
+      op.run(planner.choose(bert_ffn, op));
+      planner.observe(bert_ffn, op.last);
+    }
+    return planner.planned(bert_ffn) == std::optional<std::size_t>(0);
+  };
+  CHECK_FALSE(settled_on_device({}));
+  // One run per exploration only ever times the CPU cold.
+  CHECK(settled_on_device({.anchor_max_runs = 1, .explore_runs = 1}));
+}
+
 TEST_CASE("without co-execution overhead the plan stays at the oracle split and learns none") {
   for (const analytic_model& truth : {device_faster, cpu_faster}) {
     analytic_op op{bert_ffn, truth};
@@ -346,8 +396,8 @@ TEST_CASE("exploration times the side a plan does not use and moves a plan ancho
   analytic_planner planner(device_fast_alone);
   analytic_op op = anchored_in_slow_period(planner);
   REQUIRE(op.best_split() == 0);
-  const std::vector<std::size_t> splits = op.run_planned(planner, int(2 * explore_every));
-  CHECK(all_cpu({splits.begin(), splits.begin() + explore_every}));  // never within explore_every runs
+  const std::vector<std::size_t> splits = op.run_planned(planner, int(3 * exploration_period));
+  CHECK(all_cpu({splits.begin(), splits.begin() + exploration_period}));  // never within explore_every runs per exploring run
   CAPTURE(splits.back());
   CHECK(splits.back() == 0);
 }
@@ -373,16 +423,22 @@ TEST_CASE("exploring costs at most 1/explore_every of the time: the slower the a
     analytic_op op{bert_ffn, {{5, 1e5}, device}};
     analytic_planner planner(op.truth);
     REQUIRE(planner.choose(bert_ffn, op) == bert_ffn.n);
-    const std::vector<std::size_t> splits = op.run_planned(planner, 3200);
-    std::vector<std::size_t> explored;  // run indices
-    for (std::size_t i = 0; i < splits.size(); ++i)
-      if (splits[i] != bert_ffn.n) explored.push_back(i);
-    CHECK(std::count_if(explored.begin(), explored.end(), [&](std::size_t i) { return splits[i] == 0; }) * 2 >=
-          std::ptrdiff_t(explored.size()));  // the device alone, and the best co-executed split, in turn
-    for (std::size_t i = 1; i < explored.size(); ++i) CHECK(explored[i] - explored[i - 1] > explore_every);
+    const std::vector<std::size_t> splits = op.run_planned(planner, 9600);
+    const auto explored = explorations_in(splits, bert_ffn.n);
     double exploring = 0;
-    for (const std::size_t i : explored) exploring += std::max(op.seconds(side::cpu, splits[i]), op.seconds(side::gpu, splits[i]));
-    const double planned = double(splits.size() - explored.size()) * op.seconds(side::cpu, bert_ffn.n);
+    std::size_t exploring_runs = 0;
+    for (std::size_t e = 0; e < explored.size(); ++e) {
+      const auto [first, last] = explored[e];
+      CAPTURE(first);
+      if (last + 1 < splits.size()) CHECK(last - first + 1 == explore_runs);  // the alternative is warm: its runs take the same time
+      CHECK(std::count(splits.begin() + std::ptrdiff_t(first), splits.begin() + std::ptrdiff_t(last) + 1, splits[first]) ==
+            std::ptrdiff_t(last - first + 1));
+      CHECK((splits[first] == 0) == (e % 2 == 0));  // the device alone, and the best co-executed split, in turn
+      if (e > 0) CHECK(first - explored[e - 1].second > exploration_period);
+      for (std::size_t i = first; i <= last; ++i) exploring += std::max(op.seconds(side::cpu, splits[i]), op.seconds(side::gpu, splits[i]));
+      exploring_runs += last - first + 1;
+    }
+    const double planned = double(splits.size() - exploring_runs) * op.seconds(side::cpu, bert_ffn.n);
     CHECK(exploring <= planned / explore_every);
     explorations.push_back(explored.size());
   }
@@ -412,11 +468,12 @@ TEST_CASE("a co-executed plan explores each single side in turn and keeps its sp
   analytic_planner planner(device_faster);
   const std::size_t best = op.best_split();
   REQUIRE(planner.choose(bert_ffn, op) == best);
-  std::vector<std::size_t> explored;
-  for (const std::size_t split : op.run_planned(planner, int(8 * explore_every)))
-    if (split != best) explored.push_back(split);
+  const std::vector<std::size_t> splits = op.run_planned(planner, int(8 * exploration_period));
+  const auto explored = explorations_in(splits, best);
   REQUIRE(explored.size() >= 2);
-  for (std::size_t i = 0; i < explored.size(); ++i) CHECK(explored[i] == (i % 2 == 0 ? bert_ffn.n : 0));  // the CPU first
+  for (std::size_t e = 0; e < explored.size(); ++e)
+    for (std::size_t i = explored[e].first; i <= explored[e].second; ++i)
+      CHECK(splits[i] == (e % 2 == 0 ? bert_ffn.n : 0));  // the CPU first
 }
 
 TEST_CASE("a plan on one side explores the best co-executed split too, and returns to it") {
@@ -427,7 +484,7 @@ TEST_CASE("a plan on one side explores the best co-executed split too, and retur
   op.run_planned(planner, 4);
   REQUIRE(planner.choose(bert_ffn, op) == 0);
   op.overhead_us = 0;
-  const std::vector<std::size_t> splits = op.run_planned(planner, int(4 * explore_every));
+  const std::vector<std::size_t> splits = op.run_planned(planner, int(4 * exploration_period));
   CHECK(std::count(splits.begin(), splits.end(), bert_ffn.n) >= 1);  // the other side, first
   CHECK(planner.planned(bert_ffn) == op.best_split());
   CHECK(std::count(splits.end() - std::ptrdiff_t(explore_every), splits.end(), op.best_split()) >= std::ptrdiff_t(explore_every) - 1);
@@ -439,7 +496,7 @@ TEST_CASE("planned() holds the plan while a run explores a single side (pipeline
   CHECK_FALSE(planner.planned(bert_ffn).has_value());
   const std::size_t best = op.best_split();
   std::size_t explorations = 0;
-  for (int run_index = 0; run_index < int(4 * explore_every); ++run_index) {
+  for (int run_index = 0; run_index < int(4 * exploration_period); ++run_index) {
     const std::size_t split = planner.choose(bert_ffn, op);
     REQUIRE(planner.planned(bert_ffn).has_value());
     CHECK(*planner.planned(bert_ffn) == best);

@@ -234,9 +234,9 @@ TEST_CASE("conv exploration times the device again and moves a plan anchored in 
   const split_plan anchored = planner.choose(wide, op);
   REQUIRE(anchored.split == op.extent(anchored.dimension));
   op.truth = truth;
-  const std::size_t explore_every = plan::correction_options{}.explore_every;
-  CHECK(op.run_planned(planner, int(explore_every)) == anchored);
-  const split_plan last = op.run_planned(planner, int(explore_every));
+  const plan::correction_options defaults;
+  CHECK(op.run_planned(planner, int(defaults.explore_every)) == anchored);
+  const split_plan last = op.run_planned(planner, int(2 * defaults.explore_every) * defaults.explore_runs);
   CAPTURE(last.split);
   CHECK(last.split == 0);
 }

@@ -18,9 +18,10 @@
 // a per-side correction of the predictions and the overhead of co-executing from the measured
 // times (plan/online.hpp), keeps the measured single-side times current, and plans the shape
 // again when a correction moved. A co-executed plan measured slower than the faster single side
-// then gives way to that side. Now and then choose() runs an alternative to the plan instead
-// (correction_options::explore_every): a side it does not use, or the best co-executed split
-// for a plan on one side, so that what was once timed in a slow period is timed again.
+// then gives way to that side. Now and then choose() runs an alternative to the plan instead,
+// a few times until it is warm (correction_options::explore_every, explore_runs): a side it does
+// not use, or the best co-executed split for a plan on one side, so that what was once timed in a
+// slow period is timed again.
 //
 // Models (any type with `double predict_us(predict::side, const Features::vector&) const`):
 //   tree_model      trained tree ensembles: a model file, or a generated header
@@ -352,6 +353,10 @@ class predicted {
       learn_co_executed(key, p, at, run);
     else
       endpoint_moved = learn_single_side(key, p, at, run);
+    if (p.exploring && p.exploring->at == at && p.exploring->runs.done_after(run.total_seconds)) {
+      p.last_exploration_runs = p.exploring->runs.runs();
+      p.exploring.reset();
+    }
     if (endpoint_moved || p.correction.stale(options_)) plan_split(key, p);
     guard(p);
   }
@@ -411,6 +416,13 @@ class predicted {
     // Runs of `chosen` since it was placed or last explored, and explorations so far: a plan
     // explores its two alternatives in turn (see due_exploration).
     std::size_t unexplored_runs = 0, explorations = 0;
+    /// An exploration in progress, which runs until its alternative is warm.
+    struct exploration {
+      split_plan at;  ///< the alternative it runs
+      warm_up runs;   ///< its runs so far
+    };
+    std::optional<exploration> exploring{};
+    int last_exploration_runs = 0;  // runs the last one took (0: none yet); the next one waits in proportion
     // The best co-executed split as of the last plan_split (none where the extents allow none):
     // what a plan on one side explores.
     std::optional<split_plan> best_co_executed{};
@@ -496,16 +508,13 @@ class predicted {
     const split_dimension d = features::dimensions[0];
     for (const std::size_t split : {p.extent(d), std::size_t{0}}) {
       op.run(result({d, split}));
-      double best = std::numeric_limits<double>::infinity();
-      for (int timed = 0; timed < std::max(options_.anchor_runs, options_.anchor_max_runs); ++timed) {
+      warm_up timed(options_.anchor_runs, options_.anchor_max_runs);
+      for (int attempt = 0; attempt < std::max(options_.anchor_runs, options_.anchor_max_runs); ++attempt) {
         op.run(result({d, split}));
         // A device part recomputed on the CPU timed the CPU, not the device.
         if (op.last_record().device_recomputed) continue;
         learn_single_side(key, p, {d, split}, op.last_record());
-        const double seconds = op.last_record().total_seconds;
-        const bool warming = seconds < 0.95 * best;
-        best = std::min(best, seconds);
-        if (timed + 1 >= options_.anchor_runs && !warming) break;
+        if (timed.done_after(op.last_record().total_seconds)) break;
       }
     }
   }
@@ -566,17 +575,20 @@ class predicted {
     p.correction.planned(better ? best.us : current_us);
   }
 
-  // A moved plan counts its runs towards exploring afresh: a single side it left was timed just now.
+  // A moved plan counts its runs towards exploring afresh, and ends an exploration: a single side
+  // it left was timed just now.
   static void place(plan& p, split_plan at) noexcept {
     if (at == p.chosen) return;
     p.chosen = at;
     p.measured_chosen_us = {};
     p.unexplored_runs = p.explorations = 0;
+    p.exploring.reset();
   }
 
-  // The split of this run of `p`: its plan, or an exploration once one is due.
+  // The split of this run of `p`: its plan, or an exploration in progress or due.
   template <class Op>
   split_plan next_run(const Key& key, plan& p, const Op& op) {
+    if (p.exploring) return p.exploring->at;
     if constexpr (requires { op.shared_memory(); })
       if (op.shared_memory())
         if (const std::optional<split_plan> explored = due_exploration(key, p)) return *explored;
@@ -585,11 +597,12 @@ class predicted {
   }
 
   // The split to explore once the plan has run explore_every times its predicted time over the
-  // plan's since it was placed or last explored (the cost bound of correction_options::
-  // explore_every). A co-executed plan explores each side alone in turn, the CPU first; a plan on
-  // one side, in turn, the other side and the best co-executed split of its last plan_split: a
-  // learned overhead or the guard may have moved it off co-executing in a slow period, and no
-  // single-side run tells.
+  // plan's, times the runs the last exploration took, since it was placed or last explored (the
+  // cost bound of correction_options::explore_every). A co-executed plan explores each side alone
+  // in turn, the CPU first; a plan on one side, in turn, the other side and the best co-executed
+  // split of its last plan_split: a learned overhead or the guard may have moved it off
+  // co-executing in a slow period, and no single-side run tells. The exploration then runs until
+  // its alternative is warm (correction_options::explore_runs).
   std::optional<split_plan> due_exploration(const Key& key, plan& p) const {
     if (options_.explore_every == 0 || p.unexplored_runs < options_.explore_every) return std::nullopt;
     const split_dimension d = p.chosen.dimension;
@@ -601,9 +614,11 @@ class predicted {
       alternative = first_turn || !p.best_co_executed ? other_side : *p.best_co_executed;
     }
     const double relative_cost = std::max(1.0, total_us(key, p, alternative) / total_us(key, p, p.chosen));
-    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost) return std::nullopt;
+    const int runs = std::max({1, options_.explore_runs, p.last_exploration_runs});
+    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost * runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;
+    p.exploring = {alternative, warm_up(std::max(1, options_.explore_runs), options_.anchor_max_runs)};
     return alternative;
   }
 

@@ -5,7 +5,7 @@
 // entirely on the device, and co-executed with planned splits, per layer and streamed. Every
 // device-using output is checked against the CPU-only run (coexec's CPU kernels, themselves
 // tested against double references); a wrong output makes the demo exit non-zero. Then a
-// per-layer table (split, predicted and measured time, speedup over the faster single side)
+// per-layer table (split, predicted and measured time, speedup over the faster single side, each side alone)
 // and the totals.
 //
 //   demo [--net=mbv2|bert|all] [--platform=auto|default|pocl-<n>|nvidia] [--quick]
@@ -118,7 +118,8 @@ bool run_network(const std::string& title, const std::function<void(pipeline<flo
   }
   if (!net.streams()) std::printf("(streamed falls back to per_layer here: the device has no SVM atomics)\n");
 
-  std::printf("\n%-18s %-16s %-16s %-12s %9s %9s %8s\n", "layer", "kind", "output", "split", "pred ms", "meas ms", "speedup");
+  std::printf("\n%-18s %-16s %-16s %-12s %9s %9s %8s %8s %8s\n", "layer", "kind", "output", "split", "pred ms", "meas ms", "speedup",
+              "cpu ms", "gpu ms");
   const auto& steps = net.last_run().steps;
   for (std::size_t i = 0; i < net.size(); ++i) {
     const double coexec = measured[pipe::mode::per_layer].steps[i];
@@ -126,8 +127,10 @@ bool run_network(const std::string& title, const std::function<void(pipeline<flo
     const pipe::step_record& s = steps[i];
     char speedup[16] = "       -";
     if (s.co_executed) std::snprintf(speedup, sizeof speedup, "%7.2fx", best_single / coexec);
-    std::printf("%-18s %-16s %-16s %-12s %9s %9s %8s\n", s.name.c_str(), s.kind.c_str(), pipe::to_string(s.shape).c_str(),
-                s.split.c_str(), ms(s.predicted_seconds).c_str(), ms(coexec).c_str(), speedup);
+    std::printf("%-18s %-16s %-16s %-12s %9s %9s %8s %8s %8s\n", s.name.c_str(), s.kind.c_str(), pipe::to_string(s.shape).c_str(),
+                s.split.c_str(), ms(s.predicted_seconds).c_str(), ms(coexec).c_str(), speedup,
+                ms(measured[pipe::mode::cpu_only].steps[i]).c_str(),
+                s.co_executed ? ms(measured[pipe::mode::device_only].steps[i]).c_str() : "-");
   }
   const double best_single = std::min(measured[pipe::mode::cpu_only].total, measured[pipe::mode::device_only].total);
   std::printf("\ntotals (best of %d):\n", repeats);

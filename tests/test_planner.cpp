@@ -313,6 +313,37 @@ TEST_CASE("an exploration runs until its alternative is warm") {
   CHECK(settled_on_device({.anchor_max_runs = 1, .explore_runs = 1}));
 }
 
+// A CPU that runs 6x slower for its first 5 ms of runs after the device ran (on the lent machine
+// the CPU sides of pocl-16 and nvidia did so after device phases: 125 µs for 46 runs, then 20).
+struct slow_spell_op : analytic_op {
+  double spell_left_us = 5000;  // the device just ran
+  void run(std::size_t split) {
+    if (split < shape.n) spell_left_us = 5000;
+    double cpu = seconds(side::cpu, split);
+    if (split > 0 && spell_left_us > 0) {
+      cpu *= 6;
+      spell_left_us -= cpu * 1e6;
+    }
+    const double gpu = seconds(side::gpu, split), total = std::max(cpu, gpu);
+    last = {split, cpu, total, total, gpu >= cpu};
+  }
+};
+
+TEST_CASE("anchoring times each side for anchor_seconds at least, past a slow spell") {
+  // ResNet-50's classifier at M = 1: the CPU alone takes 20 µs, the device alone 49 µs, and
+  // co-executing at least the device's fixed 45 µs.
+  constexpr gemm_shape fc{1, 1000, 2048};
+  const analytic_model truth{{15, 8.2e5}, {45, 1e6}};
+  const auto anchored = [&](const plan::correction_options& options) {
+    slow_spell_op op{{fc, truth}};
+    analytic_planner planner(truth, options);
+    return planner.choose(fc, op);
+  };
+  CHECK(anchored({}) == fc.n);
+  // Anchored by runs alone, the CPU is timed inside the spell (120 µs) and loses to the device.
+  CHECK(anchored({.anchor_seconds = 0}) == 0);
+}
+
 TEST_CASE("without co-execution overhead the plan stays at the oracle split and learns none") {
   for (const analytic_model& truth : {device_faster, cpu_faster}) {
     analytic_op op{bert_ffn, truth};

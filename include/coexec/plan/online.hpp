@@ -37,13 +37,17 @@ struct correction_options {
   /// settles on one side times the other again only when it explores, so one slow anchoring run
   /// would stick until then.
   int anchor_runs = 3;
-  /// Anchoring goes on past anchor_runs, up to this many timed runs, while each run is more than
-  /// 5% faster than the best before it. A side's first runs after a pause are slow while its
-  /// caches and clocks warm: on the lent machine's Xeon the CPU took 294, 143, 138 and 111 µs on
-  /// its first runs of ResNet-50's classifier at M = 1, and 17 µs in a loop; anchored at 111 µs
-  /// it lost to the H100's 51 µs and, where nothing is explored (nvidia), stayed lost. An
-  /// endpoint anchored too fast corrects itself: the plan runs that side and measures it.
-  int anchor_max_runs = 16;
+  /// Anchoring times each side for at least this long in all (the runs' own times), and then
+  /// goes on while each run is more than 5% faster than the best before it, up to
+  /// anchor_max_runs. Right after a phase of device runs the CPU runs slowly for a while, then
+  /// suddenly fast: on the lent machine a layer at M = 1 (ResNet-50's classifier, 8 MB of
+  /// weights) took about 125 µs for 46 runs (6 ms), then 20 µs on pocl-16; on nvidia another one
+  /// (3072 -> 768) took 45-175 µs for 12 runs, then 16 µs. Anchored in such a spell the CPU lost
+  /// to the device for good where nothing is explored (nvidia): half of the M = 1 layers there
+  /// ran 2-3x slower than on the CPU alone. An endpoint anchored too fast corrects itself: the
+  /// plan runs that side and measures it.
+  double anchor_seconds = 0.01;
+  int anchor_max_runs = 1024;  ///< the most timed runs of a side when anchoring or exploring
   /// Now and then a few runs of a planned shape try an alternative to its plan instead (0:
   /// never): a side the plan does not use, or, for a plan on one side, the best co-executed
   /// split. A plan settled on one side would never time the other again, nor co-execute again,
@@ -56,32 +60,37 @@ struct correction_options {
   /// takes). Only for operators whose sides share the weights (shared_memory()): elsewhere moving
   /// the split moves weight panels between host and device, a cost the planner has no measure of.
   std::size_t explore_every = 64;
-  /// Runs of an exploration, and more while each is more than 5% faster than the best before it
-  /// (up to anchor_max_runs), as anchoring does: a side that has not run for hundreds of calls
-  /// meets cold caches and sleeping workers (on pocl-16 an exploring CPU run of ResNet-50's
+  /// Runs of an exploration at least; it times its alternative as anchoring times a side (at
+  /// least anchor_seconds, then while it gets faster), since a side that has not run for
+  /// hundreds of calls runs slowly at first (on pocl-16 an exploring CPU run of ResNet-50's
   /// classifier at M = 1 took 88 µs against 27 µs warm, and kept the plan on the device).
   int explore_runs = 3;
 };
 
-/// Runs of one configuration timed until it is warm: at least `min_runs`, then more while each
-/// is more than 5% faster than the best before it, up to `max_runs`. Anchoring and exploring
-/// time a side this way, since its first runs after a pause are slow.
+/// Runs of one configuration timed until it is warm: at least `min_runs` runs and `min_seconds`
+/// of their time, then more while each is more than 5% faster than the best before it, up to
+/// `max_runs`. Anchoring and exploring time a side this way, since its first runs after a pause
+/// or after the other side's runs are slow (correction_options::anchor_seconds).
 class warm_up {
  public:
-  /// At least `min_runs`, at most `max_runs` (or `min_runs` where that is more).
-  warm_up(int min_runs, int max_runs) noexcept : min_runs_(min_runs), max_runs_(std::max(min_runs, max_runs)) {}
+  /// At least `min_runs` runs taking `min_seconds` together, at most `max_runs` runs (or
+  /// `min_runs` where that is more).
+  warm_up(int min_runs, double min_seconds, int max_runs) noexcept
+      : min_runs_(min_runs), max_runs_(std::max(min_runs, max_runs)), min_seconds_(min_seconds) {}
 
   /// Counts a run of `seconds`; true when no more runs are needed.
   bool done_after(double seconds) noexcept {
     const bool warming = runs_ > 0 && seconds < 0.95 * best_;
     best_ = std::min(best_, seconds);
+    total_ += seconds;
     ++runs_;
-    return runs_ >= max_runs_ || (runs_ >= min_runs_ && !warming);
+    return runs_ >= max_runs_ || (runs_ >= min_runs_ && total_ >= min_seconds_ && !warming);
   }
   int runs() const noexcept { return runs_; }  ///< runs counted so far
 
  private:
   int min_runs_, max_runs_, runs_ = 0;
+  double min_seconds_, total_ = 0;
   double best_ = std::numeric_limits<double>::infinity();
 };
 

@@ -500,15 +500,15 @@ class predicted {
     return measured.value() != before;
   }
 
-  // Times each side alone (a warm-up, then options_.anchor_runs timed runs, more while they keep
-  // getting faster: correction_options::anchor_max_runs) and learns from it. The endpoints are
+  // Times each side alone (a warm-up, then timed runs until it is warm: correction_options::
+  // anchor_runs, anchor_seconds, anchor_max_runs) and learns from it. The endpoints are
   // the same runs whatever the dimension, so the first one's serve.
   template <class Op>
   void anchor(const Key& key, plan& p, Op& op) {
     const split_dimension d = features::dimensions[0];
     for (const std::size_t split : {p.extent(d), std::size_t{0}}) {
       op.run(result({d, split}));
-      warm_up timed(options_.anchor_runs, options_.anchor_max_runs);
+      warm_up timed(options_.anchor_runs, options_.anchor_seconds, options_.anchor_max_runs);
       for (int attempt = 0; attempt < std::max(options_.anchor_runs, options_.anchor_max_runs); ++attempt) {
         op.run(result({d, split}));
         // A device part recomputed on the CPU timed the CPU, not the device.
@@ -618,7 +618,7 @@ class predicted {
     if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost * runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;
-    p.exploring = {alternative, warm_up(std::max(1, options_.explore_runs), options_.anchor_max_runs)};
+    p.exploring = {alternative, warm_up(std::max(1, options_.explore_runs), options_.anchor_seconds, options_.anchor_max_runs)};
     return alternative;
   }
 

@@ -28,7 +28,7 @@ struct correction_options {
   double backoff = 0.85;  ///< factor step while only upper bounds have been seen
   /// Relative factor change, or overhead change relative to the planned time, that triggers a new plan.
   double replan_change = 0.02;
-  /// Before the first plan of a shape, run each side alone (split N, then 0) and take both
+  /// Before the first plan of a shape, run each side alone (split 0, then N) and take both
   /// corrections and the measured single-side times from those exact runs: the plan then
   /// starts from measured endpoints, so a model far off for this machine can never make it
   /// lose to the best single side.
@@ -37,15 +37,15 @@ struct correction_options {
   /// settles on one side times the other again only when it explores, so one slow anchoring run
   /// would stick until then.
   int anchor_runs = 3;
-  /// Anchoring times each side for at least this long in all (the runs' own times), and then
-  /// goes on while each run is more than 5% faster than the best before it, up to
-  /// anchor_max_runs. Right after a phase of device runs the CPU runs slowly for a while, then
-  /// suddenly fast: on the lent machine a layer at M = 1 (ResNet-50's classifier, 8 MB of
-  /// weights) took about 125 µs for 46 runs (6 ms), then 20 µs on pocl-16; on nvidia another one
-  /// (3072 -> 768) took 45-175 µs for 12 runs, then 16 µs. Anchored in such a spell the CPU lost
-  /// to the device for good where nothing is explored (nvidia): half of the M = 1 layers there
-  /// ran 2-3x slower than on the CPU alone. An endpoint anchored too fast corrects itself: the
-  /// plan runs that side and measures it.
+  /// Anchoring (and exploring) times the CPU alone for at least this long in all (the runs' own
+  /// times), after the device, and then goes on while each run is more than 5% faster than the
+  /// best before it, up to anchor_max_runs. Right after a phase of device runs the CPU runs
+  /// slowly for a while, then suddenly fast: on the lent machine a layer at M = 1 (ResNet-50's
+  /// classifier, 8 MB of weights) took about 125 µs for 46 runs (6 ms), then 20 µs on pocl-16;
+  /// on nvidia another one (3072 -> 768) took 45-175 µs for 12 runs, then 16 µs. Anchored in such
+  /// a spell the CPU lost to the device for good where nothing is explored (nvidia). The device is
+  /// timed by runs alone: longer device phases make longer spells. An endpoint anchored too fast
+  /// corrects itself: the plan runs that side and measures it.
   double anchor_seconds = 0.01;
   int anchor_max_runs = 1024;  ///< the most timed runs of a side when anchoring or exploring
   /// Now and then a few runs of a planned shape try an alternative to its plan instead (0:

@@ -500,15 +500,15 @@ class predicted {
     return measured.value() != before;
   }
 
-  // Times each side alone (a warm-up, then timed runs until it is warm: correction_options::
-  // anchor_runs, anchor_seconds, anchor_max_runs) and learns from it. The endpoints are
-  // the same runs whatever the dimension, so the first one's serve.
+  // Times each side alone, the device first (a warm-up, then timed runs until it is warm:
+  // warm_up_for) and learns from it. The endpoints are the same runs whatever the dimension, so
+  // the first one's serve.
   template <class Op>
   void anchor(const Key& key, plan& p, Op& op) {
     const split_dimension d = features::dimensions[0];
-    for (const std::size_t split : {p.extent(d), std::size_t{0}}) {
+    for (const std::size_t split : {std::size_t{0}, p.extent(d)}) {
       op.run(result({d, split}));
-      warm_up timed(options_.anchor_runs, options_.anchor_seconds, options_.anchor_max_runs);
+      warm_up timed = warm_up_for(p, {d, split}, options_.anchor_runs);
       for (int attempt = 0; attempt < std::max(options_.anchor_runs, options_.anchor_max_runs); ++attempt) {
         op.run(result({d, split}));
         // A device part recomputed on the CPU timed the CPU, not the device.
@@ -517,6 +517,14 @@ class predicted {
         if (timed.done_after(op.last_record().total_seconds)) break;
       }
     }
+  }
+
+  // How long anchoring or exploring times `at`: at least `min_runs` runs, and the CPU alone at
+  // least anchor_seconds of them (correction_options::anchor_seconds: its slow spell after device
+  // runs), then while the runs get faster.
+  warm_up warm_up_for(const plan& p, split_plan at, int min_runs) const {
+    const bool cpu_alone = at.split == p.extent(at.dimension);
+    return warm_up(min_runs, cpu_alone ? options_.anchor_seconds : 0.0, options_.anchor_max_runs);
   }
 
   // Predicted time of `at`, the measured one at a measured endpoint.
@@ -618,7 +626,7 @@ class predicted {
     if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost * runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;
-    p.exploring = {alternative, warm_up(std::max(1, options_.explore_runs), options_.anchor_seconds, options_.anchor_max_runs)};
+    p.exploring = {alternative, warm_up_for(p, alternative, std::max(1, options_.explore_runs))};
     return alternative;
   }
 

@@ -123,14 +123,13 @@ bool run_network(const std::string& title, const std::function<void(pipeline<flo
   const auto& steps = net.last_run().steps;
   for (std::size_t i = 0; i < net.size(); ++i) {
     const double coexec = measured[pipe::mode::per_layer].steps[i];
-    const double best_single = std::min(measured[pipe::mode::cpu_only].steps[i], measured[pipe::mode::device_only].steps[i]);
+    const double cpu = measured[pipe::mode::cpu_only].steps[i], device = measured[pipe::mode::device_only].steps[i];
     const pipe::step_record& s = steps[i];
     char speedup[16] = "       -";
-    if (s.co_executed) std::snprintf(speedup, sizeof speedup, "%7.2fx", best_single / coexec);
+    if (s.co_executed) std::snprintf(speedup, sizeof speedup, "%7.2fx", std::min(cpu, device) / coexec);
     std::printf("%-18s %-16s %-16s %-12s %9s %9s %8s %8s %8s\n", s.name.c_str(), s.kind.c_str(), pipe::to_string(s.shape).c_str(),
-                s.split.c_str(), ms(s.predicted_seconds).c_str(), ms(coexec).c_str(), speedup,
-                ms(measured[pipe::mode::cpu_only].steps[i]).c_str(),
-                s.co_executed ? ms(measured[pipe::mode::device_only].steps[i]).c_str() : "-");
+                s.split.c_str(), ms(s.predicted_seconds).c_str(), ms(coexec).c_str(), speedup, ms(cpu).c_str(),
+                s.co_executed ? ms(device).c_str() : "-");
   }
   const double best_single = std::min(measured[pipe::mode::cpu_only].total, measured[pipe::mode::device_only].total);
   std::printf("\ntotals (best of %d):\n", repeats);

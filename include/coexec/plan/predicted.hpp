@@ -622,11 +622,11 @@ class predicted {
       alternative = first_turn || !p.best_co_executed ? other_side : *p.best_co_executed;
     }
     const double relative_cost = std::max(1.0, total_us(key, p, alternative) / total_us(key, p, p.chosen));
-    const int runs = std::max({1, options_.explore_runs, p.last_exploration_runs});
+    const int min_runs = std::max(1, options_.explore_runs), runs = std::max(min_runs, p.last_exploration_runs);
     if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost * runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;
-    p.exploring = {alternative, warm_up_for(p, alternative, std::max(1, options_.explore_runs))};
+    p.exploring = {alternative, warm_up_for(p, alternative, min_runs)};
     return alternative;
   }
 

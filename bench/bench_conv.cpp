@@ -6,6 +6,8 @@
 //                                  anchored, online correction on): no grid search
 //   BM_Conv/<layer>/openblas       im2col + cblas_sgemm per group, the CPU side's threads
 //   BM_Conv/<layer>/clblast        CLBlastSconvgemm on the device (groups == 1 only)
+//   BM_Conv/<layer>/kernel_igemm   coexec's device kernel alone, igemm or tiled forced, on device
+//   BM_Conv/<layer>/kernel_tiled   buffers as clblast's (no staging): the kernels against that anchor
 //   BM_ConvNet/<net>/<mode>        every convolution of the network, each as often as it occurs
 // Counters: gflops; first_call_ms (the untimed first call: the planning, for the oracle and the
 // planned mode); for those two also split, dimension (0 channels, 1 rows); for the oracle
@@ -159,9 +161,26 @@ step clblast_step(const conv_layer& layer) {
 }
 #endif
 
+// The device kernel alone on device-resident buffers, each step enqueue + completion wait.
+step kernel_step(const conv_layer& layer, coexec::gpu::conv_kernel kernel) {
+  const conv2d_shape sh = layer.shape;
+  coexec::runtime::context& ctx = shared_machine().ctx;
+  auto launcher = std::make_shared<coexec::gpu::conv_launcher<float>>(ctx, sh, coexec::activation::none, false, kernel);
+  auto done = std::make_shared<coexec::sync::completion>(ctx);
+  const auto buffer = [&](std::size_t count) { return coexec::gpu::make_buffer<float>(ctx, count); };
+  const coexec::gpu::conv_operands<float> ops{{buffer(sh.input_size())}, {buffer(sh.weight_size())}, {},
+                                              {buffer(sh.output_size())}, sh.out_channels * sh.out_height() * sh.out_width(),
+                                              sh.out_height() * sh.out_width()};
+  return [=] {
+    done->wait(launcher->enqueue(ops, {0, sh.out_channels}, {0, sh.out_height()}, *done));
+  };
+}
+
 // The step for `mode`, or a reason it cannot run.
 std::optional<step> make_step(const conv_layer& layer, const std::string& mode, std::string& why) {
   if (mode == "cpu" || mode == "gpu" || mode == "coexec_oracle" || mode == "coexec_planned") return coexec_step(layer, mode);
+  if (mode == "kernel_igemm") return kernel_step(layer, coexec::gpu::conv_kernel::igemm);
+  if (mode == "kernel_tiled") return kernel_step(layer, coexec::gpu::conv_kernel::tiled);
 #if defined(COEXEC_HAVE_CBLAS)
   if (mode == "openblas") return openblas_step(layer);
 #endif
@@ -263,7 +282,7 @@ void run_net(benchmark::State& state, const std::string& net, const std::string&
 
 int main(int argc, char** argv) {
   return coexec::bench::run_main(argc, argv, [] {
-    const char* modes[] = {"cpu", "gpu", "coexec_oracle", "coexec_planned", "openblas", "clblast"};
+    const char* modes[] = {"cpu", "gpu", "coexec_oracle", "coexec_planned", "openblas", "clblast", "kernel_igemm", "kernel_tiled"};
     for (const conv_layer& layer : coexec::bench::conv_layers)
       for (const char* mode : modes)
         benchmark::RegisterBenchmark((std::string("BM_Conv/") + layer.name + "/" + mode).c_str(),

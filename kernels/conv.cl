@@ -9,12 +9,13 @@
 //   VW                               output columns per work-item: one vector (2, 4, 8 or 16)
 //   OB                               conv_igemm: output channels per work-item
 //   ROWS                             conv_depthwise: output rows per work-item
+//   TILE                             conv_tiled: output channels and pixels per work-group
 // The window is compile-time, so its loops unroll and unpadded layers drop every bounds check;
 // tensor sizes are arguments, so layers of one window share a program (the context caches it).
 // Sizes: C, H, W input; OW output width; CG, OG channels per group in and out; PT, PL padding
 // before the first row and column.
 //
-// Both kernels are written for CPU devices (PoCL) first, the shape of a CPU micro-kernel: a
+// igemm and depthwise are written for CPU devices (PoCL) first, the shape of a CPU micro-kernel: a
 // work-item computes VW horizontally adjacent outputs as one explicit vector, so every input
 // row is read with vector loads (stride 1: one unaligned vload; stride 2: the even lanes of two)
 // and every weight is broadcast. Bounds checks are hoisted out of the inner loops: rows outside
@@ -25,8 +26,8 @@
 // Operands: `w` and `bias` point at channel o_begin, `y` at y[0][o_begin][oh_begin][0]; y is
 // addressed as y[n * y_batch_stride + (o - o_begin) * y_channel_stride + (oh - oh_begin) * OW + ow]
 // so the device may write into the shared output or into a compact staging buffer alike.
-// Both kernels start by passing their gate (kernels/sync.cl). Work-items outside the block only
-// skip their stores: all of them reach coexec_signal_done.
+// Every kernel starts by passing its gate (kernels/sync.cl). Work-items outside the block only
+// skip their stores: all of them reach coexec_signal_done and every barrier.
 
 #define COEXEC_CONV_ARGS                                                                        \
   __global const T *x, uint x_offset, __global const T *w, uint w_offset, __global const T *bias, \
@@ -245,6 +246,110 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
 #pragma unroll
     for (uint r = 0; r < ROWS; ++r)
       if (row0 + r < oh_count) coexec_conv_store(acc[r], out + (row0 + r) * OW, bias + bias_offset, ob, OW - ow0);
+  }
+  coexec_signal_done(sync, epoch);
+}
+
+#elif defined(TILE)
+
+// Implicit GEMM for GPUs with fast local memory, one group (groups == 1): per image,
+// y[o][p] = sum_k W[o][k] * cols[k][p] over the block's pixels p (its output rows, flattened)
+// and k = (c, kh, kw), cols gathered from x as it is staged. A 16 x 16 work-group computes a
+// TILE x TILE tile; per TILE_K step it stages the weights' TILE x TILE_K block (rows of W are
+// contiguous in k) and the gathered TILE_K x TILE block of cols in local memory, then each
+// work-item accumulates MICRO x MICRO outputs in registers: channels to + i * 16 (a warp reads
+// one: a broadcast) and pixels tp + j * 16 (neighbouring work-items, neighbouring pixels: the
+// gathers and stores are coalesced). The next step's operands are loaded into registers while
+// this step computes, so a deep reduction over few pixels (late ResNet layers, a few work-groups
+// each walking thousands of k) waits on memory once, not once per step. Unlike igemm, pixels of
+// several output rows share a tile. Dimension 0 runs over pixel tiles, 1 over channel tiles,
+// 2 over images.
+#define THREADS_SIDE 16
+#define MICRO (TILE / THREADS_SIDE)
+#define THREADS (THREADS_SIDE * THREADS_SIDE)
+#define TILE_K 16
+#define TAPS (KH * KW)
+#define LOADS (TILE * TILE_K / THREADS)  // elements of each tile a work-item stages per step
+#if THREADS % TILE != 0 || (TILE * TILE_K) % THREADS != 0
+#error "conv_tiled: TILE must divide 256 (a work-item stages the same pixel of cols at every step) and be at least 16"
+#endif
+// Staged element l of this work-item: weight (W_O, W_K) and cols (X_K, pixel id % TILE).
+#define W_O(l) ((id + (l) * THREADS) / TILE_K)
+#define W_K(l) ((id + (l) * THREADS) % TILE_K)
+#define X_K(l) (id / TILE + (l) * (THREADS / TILE))
+// Loads the step at k0 into w_next and x_next, zeros outside the weights, the input and the block.
+#define CONV_FETCH(k0)                                                                                        \
+  _Pragma("unroll") for (uint l = 0; l < LOADS; ++l) {                                                        \
+    const uint o = o0 + W_O(l), k = (k0) + W_K(l);                                                            \
+    w_next[l] = o < o_count && k < patch ? w[w_offset + o * patch + k] : (T)0;                               \
+    const uint kx = (k0) + X_K(l), c = kx / TAPS, tap = kx - c * TAPS, kh = tap / KW;                         \
+    const int ih = ih0 + (int)(kh * DH), iw = iw0 + (int)((tap - kh * KW) * DW);                               \
+    const bool inside = kx < patch && my_pixel < pixels && ih >= 0 && ih < (int)H && iw >= 0 && iw < (int)W; \
+    x_next[l] = inside ? in[(c * H + ih) * W + iw] : (T)0;                                                    \
+  }
+
+__kernel __attribute__((reqd_work_group_size(THREADS_SIDE, THREADS_SIDE, 1)))
+void coexec_conv_tiled(COEXEC_CONV_ARGS) {
+  coexec_pass_gate(gate, gate_value);
+  __local T w_tile[TILE_K][TILE + 1];  // padded: neighbouring work-items store neighbouring k
+  __local T x_tile[TILE_K][TILE];
+  const uint tp = get_local_id(0), to = get_local_id(1), id = to * THREADS_SIDE + tp;
+  const uint p0 = get_group_id(0) * TILE, o0 = get_group_id(1) * TILE, n = get_group_id(2);
+  const uint pixels = oh_count * OW, patch = C * TAPS;
+  __global const T* in = x + x_offset + n * C * H * W;
+  // The pixel this work-item stages at every step, and where its window starts.
+  const uint my_pixel = p0 + id % TILE, my_row = my_pixel / OW;
+  const int ih0 = (int)((oh_begin + my_row) * SH) - (int)PT, iw0 = (int)((my_pixel - my_row * OW) * SW) - (int)PL;
+  T acc[MICRO][MICRO];
+#pragma unroll
+  for (uint i = 0; i < MICRO; ++i)
+#pragma unroll
+    for (uint j = 0; j < MICRO; ++j) acc[i][j] = (T)0;
+
+  T w_next[LOADS], x_next[LOADS];
+  CONV_FETCH(0)
+  for (uint k0 = 0; k0 < patch; k0 += TILE_K) {
+#pragma unroll
+    for (uint l = 0; l < LOADS; ++l) {
+      w_tile[W_K(l)][W_O(l)] = w_next[l];
+      x_tile[X_K(l)][id % TILE] = x_next[l];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (k0 + TILE_K < patch) {  // uniform: the whole group fetches the next step or none does
+      CONV_FETCH(k0 + TILE_K)
+    }
+#pragma unroll
+    for (uint kk = 0; kk < TILE_K; ++kk) {
+      T a[MICRO], b[MICRO];
+#pragma unroll
+      for (uint i = 0; i < MICRO; ++i) a[i] = w_tile[kk][to + i * THREADS_SIDE];
+#pragma unroll
+      for (uint j = 0; j < MICRO; ++j) b[j] = x_tile[kk][tp + j * THREADS_SIDE];
+#pragma unroll
+      for (uint i = 0; i < MICRO; ++i)
+#pragma unroll
+        for (uint j = 0; j < MICRO; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+#pragma unroll
+  for (uint i = 0; i < MICRO; ++i) {
+    const uint o = o0 + to + i * THREADS_SIDE;
+    if (o < o_count) {
+      __global T* out = y + y_offset + n * y_batch_stride + o * y_channel_stride;
+#pragma unroll
+      for (uint j = 0; j < MICRO; ++j) {
+        const uint pixel = p0 + tp + j * THREADS_SIDE;
+        if (pixel < pixels) {
+          T v = acc[i][j];
+#if COEXEC_HAS_BIAS
+          v += bias[bias_offset + o];
+#endif
+          out[pixel] = COEXEC_ACTIVATE(v);
+        }
+      }
+    }
   }
   coexec_signal_done(sync, epoch);
 }

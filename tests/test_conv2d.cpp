@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "conv_reference.hpp"
 #include "coexec/memory/io_buffer.hpp"
@@ -32,6 +33,7 @@ struct layer_options {
   activation act = activation::none;
   sync::completion::mode completion = sync::completion::mode::svm_counter;
   bool shared = true;
+  std::optional<gpu::conv_kernel> kernel = std::nullopt;  // the device's choice when empty
 };
 
 std::string describe(const conv2d_shape& s) {
@@ -55,7 +57,8 @@ std::size_t check_layer(const runtime::context& ctx, cpu::thread_pool& pool, con
   const auto w = test::random_values<T>(s.weight_size(), rng);
   const auto b = test::random_values<T>(s.out_channels, rng);
   ops::conv2d<T> layer(ctx, pool, s, w, lo.with_bias ? std::span<const T>(b) : std::span<const T>(),
-                       {.act = lo.act, .completion = lo.completion, .shared_memory = lo.shared});
+                       {.act = lo.act, .completion = lo.completion, .shared_memory = lo.shared, .device_kernel = lo.kernel});
+  if (lo.kernel) REQUIRE(layer.device_kernel() == *lo.kernel);
   memory::io_buffer<T> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
   if (plans.empty())
     for (split_dimension d : plan::all_dimensions)
@@ -136,6 +139,52 @@ TEST_CASE_TEMPLATE("conv2d matches the double reference on random layers, every 
   }
   MESSAGE("checked " << combinations << " (layer, plan) combinations");
   CHECK(combinations >= (std::is_same_v<T, float> ? 500u : 80u));
+}
+
+TEST_CASE_TEMPLATE("each device kernel matches the double reference on the layers it supports", T, float, double) {
+  // A device runs one of igemm and tiled by default (CPU devices igemm, GPUs tiled): force each.
+  auto ctx = test::make_context();
+  if (!device_runs<T>(ctx)) return;
+  cpu::thread_pool pool(2);
+  const unsigned seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  const std::size_t layers = std::is_same_v<T, float> ? 16 : 4;
+  for (gpu::conv_kernel kernel : {gpu::conv_kernel::igemm, gpu::conv_kernel::tiled}) {
+    CAPTURE(gpu::to_string(kernel));
+    for (std::size_t i = 0; i < layers; ++i) {
+      const std::size_t wi = std::uniform_int_distribution<std::size_t>(0, std::size(windows) - 1)(rng);
+      conv2d_shape s = random_shape(windows[wi], rng);
+      if (kernel == gpu::conv_kernel::tiled) s.channels /= s.groups, s.out_channels /= s.groups, s.groups = 1;
+      check_layer<T>(ctx, pool, s, {.with_bias = i % 2 == 0, .act = all_activations[i % 3], .shared = i % 4 != 3, .kernel = kernel}, rng);
+    }
+    // Several tiles each way with remainders, and a reduction (70 x 3 x 3) that ends inside a step.
+    check_layer<T>(ctx, pool,
+                   {.batch = 2, .channels = 70, .height = 13, .width = 11, .out_channels = 130, .kernel_h = 3, .kernel_w = 3,
+                    .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1},
+                   {.act = activation::relu6, .kernel = kernel}, rng);
+  }
+}
+
+TEST_CASE("the tiled kernel computes each of its tile sizes") {
+  // The tile (64, 32 or 16) depends on how many tiles the layer has per compute unit.
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(11);
+  const std::size_t units = std::max(1u, ctx.caps().compute_units);
+  std::set<std::size_t> tiles;
+  for (std::size_t side : {64, 32, 16}) {
+    // Exactly `units` tiles of `side`, fewer than `units` of any larger tile when units > 1.
+    const std::size_t pixels = side * units;
+    const conv2d_shape s{.channels = 19, .height = pixels / 16, .width = 16, .out_channels = side - 3, .kernel_h = 1, .kernel_w = 1};
+    ops::conv2d<float> probe(ctx, pool, s, std::vector<float>(s.weight_size()), {}, {.device_kernel = gpu::conv_kernel::tiled});
+    tiles.insert(probe.device_config().tile);
+    check_layer<float>(ctx, pool, s, {.kernel = gpu::conv_kernel::tiled}, rng);
+  }
+  if (units == 1)
+    test::report_skip("tiled kernel's 32 and 16 tiles", "device '" + ctx.caps().name + "' has one compute unit: every layer takes 64");
+  else
+    CHECK(tiles == std::set<std::size_t>{16, 32, 64});
 }
 
 TEST_CASE("conv2d edge cases") {
@@ -268,6 +317,14 @@ TEST_CASE("conv2d rejects bad parameters, buffers and plans, naming what is wron
   s = good, s.channels = 0;
   rejects(s, "channels");
   rejects(good, "weights", std::span<const float>(w).first(10));
+  try {  // the tiled kernel computes one group only
+    s = good, s.channels = 8, s.groups = 2;
+    ops::conv2d<float> grouped(ctx, pool, s, std::vector<float>(s.weight_size()), {}, {.device_kernel = gpu::conv_kernel::tiled});
+    FAIL("expected coexec::error");
+  } catch (const coexec::error& e) {
+    CHECK(e.code() == errc::invalid_argument);
+    CHECK_MESSAGE(std::string(e.what()).find("tiled") != std::string::npos, e.what());
+  }
   const std::vector<float> short_bias(3);
   rejects(good, "bias", w, short_bias);
 

@@ -1,16 +1,22 @@
 #pragma once
 // coexec::gpu::conv_launcher — runs the device side of a conv2d: a block of output channels x
-// output rows written straight into the shared output (or a staging buffer). Two kernels
+// output rows written straight into the shared output (or a staging buffer). Three kernels
 // (kernels/conv.cl), built per window (kernel, stride, dilation, padded or not) with -D constants:
 //   depthwise  one input channel per output channel, 3x3 or 5x5, stride 1 or 2, unit dilation:
 //              each work-item slides down ROWS outputs of a column, reusing input rows
-//   igemm      everything else, 1x1 included: implicit GEMM, a work-item owns one output pixel
-//              and OB output channels, so each input value loaded feeds OB multiply-adds
-// 1x1 layers need no separate GEMM path: with the window folded at compile time, igemm is a
-// GEMM whose B operand is read straight from NCHW, which the panel-layout GEMM would first have
-// to transpose.
+//   igemm      everything else on CPU-like devices, 1x1 included: implicit GEMM, a work-item owns
+//              VW pixels of a row and OB output channels, so each input value loaded feeds OB
+//              multiply-adds, with no local memory and no barriers
+//   tiled      everything else of one group on GPUs with fast local memory: implicit GEMM through
+//              local-memory tiles of channels x pixels, so a long reduction over few pixels (deep
+//              ResNet layers) still fills the device
+// 1x1 layers need no separate GEMM path: with the window folded at compile time, the implicit
+// GEMMs read their B operand straight from NCHW, which the panel-layout GEMM would first have to
+// transpose.
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -24,19 +30,38 @@
 
 namespace coexec::gpu {
 
-/// Which OpenCL convolution kernel runs a layer: implicit GEMM (any shape) or the specialised
-/// depthwise kernel (one input channel per output channel, 3x3 or 5x5, stride 1 or 2, no dilation).
-enum class conv_kernel { igemm, depthwise };
+/// Which OpenCL convolution kernel runs a layer (see the file comment). The numbers are the
+/// planner's conv_kernel feature: keep them.
+enum class conv_kernel {
+  igemm = 0,      ///< implicit GEMM without local memory: any shape, CPU-like devices
+  depthwise = 1,  ///< one input channel per output channel, 3x3 or 5x5, stride 1 or 2, no dilation
+  tiled = 2       ///< implicit GEMM through local-memory tiles: one group, GPUs with fast local memory
+};
 
 /// Name of a conv kernel, for logs and benchmark output.
-constexpr const char* to_string(conv_kernel kernel) noexcept { return kernel == conv_kernel::igemm ? "igemm" : "depthwise"; }
+constexpr const char* to_string(conv_kernel kernel) noexcept {
+  return kernel == conv_kernel::igemm ? "igemm" : kernel == conv_kernel::depthwise ? "depthwise" : "tiled";
+}
 
-/// The kernel for `s`: the specialised depthwise kernel where it applies, else implicit GEMM.
-constexpr conv_kernel choose_kernel(const conv2d_shape& s) noexcept {
+/// Whether `kernel` can compute `s`: igemm computes every shape.
+constexpr bool supports(conv_kernel kernel, const conv2d_shape& s) noexcept {
+  if (kernel == conv_kernel::tiled) return s.groups == 1;
+  if (kernel == conv_kernel::igemm) return true;
   const bool square = s.kernel_h == s.kernel_w && (s.kernel_h == 3 || s.kernel_h == 5);
   const bool stride = s.stride_h == s.stride_w && (s.stride_h == 1 || s.stride_h == 2);
   const bool one_to_one = s.group_channels() == 1 && s.group_out_channels() == 1;
-  return one_to_one && square && stride && s.dilation_h == 1 && s.dilation_w == 1 ? conv_kernel::depthwise : conv_kernel::igemm;
+  return one_to_one && square && stride && s.dilation_h == 1 && s.dilation_w == 1;
+}
+
+/// Whether a device's local memory is fast memory of its own (a GPU's), not ordinary memory (CPU
+/// devices, Mali), for which the kernels without local memory are written.
+inline bool fast_local_memory(const runtime::capabilities& caps) noexcept { return !(caps.is_cpu || caps.local_mem_is_global); }
+
+/// The kernel for `s`: depthwise where it applies, else tiled on a device whose local memory is
+/// fast (`fast_local_memory`: a GPU's, not a CPU device's), else igemm.
+constexpr conv_kernel choose_kernel(const conv2d_shape& s, bool fast_local_memory) noexcept {
+  if (supports(conv_kernel::depthwise, s)) return conv_kernel::depthwise;
+  return fast_local_memory && supports(conv_kernel::tiled, s) ? conv_kernel::tiled : conv_kernel::igemm;
 }
 
 /// Output channels an igemm work-item computes: 8, or the largest power of two dividing the
@@ -53,9 +78,12 @@ constexpr std::size_t channel_block(const conv2d_shape& s) noexcept {
 struct conv_config {
   static constexpr std::size_t rows_per_item = 4;  ///< output rows a depthwise work-item slides down
 
+  static constexpr std::size_t tiled_side = 16;  ///< a tiled work-group is tiled_side x tiled_side work-items
+
   conv_kernel kernel = conv_kernel::igemm;  ///< which kernel runs the shape
-  std::size_t work_group = 64;  ///< work-items per group (along dimension 0)
-  std::size_t vector_width = 4;  ///< adjacent outputs of a row one work-item computes
+  std::size_t work_group = 64;  ///< work-items per group
+  std::size_t vector_width = 4;  ///< adjacent outputs of a row one work-item computes (igemm, depthwise)
+  std::size_t tile = 0;  ///< output channels and pixels of a tiled work-group's tile (tiled only)
 
   /// 1x1 at stride 1 without padding: the kernel walks the block's pixels as one row.
   static constexpr bool flat(const conv2d_shape& s) noexcept {
@@ -65,7 +93,12 @@ struct conv_config {
   /// The NDRange of a block of `channels` output channels x `rows` output rows of every image.
   /// Dimension 0: one work-item per vector of VW outputs of a row (of the whole block for a flat
   /// 1x1 layer, whose pixels are contiguous), times ROWS rows for depthwise.
+  /// For tiled, dimension 0 runs over tiles of the block's pixels and 1 over tiles of its channels.
   std::array<std::size_t, 3> global_size(const conv2d_shape& s, std::size_t channels, std::size_t rows) const noexcept {
+    if (kernel == conv_kernel::tiled) {
+      const auto tiles = [&](std::size_t extent) { return cpu::detail::ceil_div(extent, tile) * tiled_side; };
+      return {tiles(rows * s.out_width()), tiles(channels), s.batch};
+    }
     const auto vectors = [&](std::size_t width) { return cpu::detail::ceil_div(width, vector_width); };
     const bool depthwise = kernel == conv_kernel::depthwise;
     const std::size_t items = depthwise    ? cpu::detail::ceil_div(rows, rows_per_item) * vectors(s.out_width())
@@ -76,10 +109,17 @@ struct conv_config {
     return {padded, s.batch, cpu::detail::ceil_div(channels, channel_block(s))};
   }
 
+  /// The work-group's shape: tiled_side x tiled_side for tiled, work_group x 1 otherwise.
+  std::array<std::size_t, 3> local_size() const noexcept {
+    if (kernel == conv_kernel::tiled) return {tiled_side, tiled_side, 1};
+    return {work_group, 1, 1};
+  }
+
   /// Work-groups of such a block.
   std::size_t work_groups(const conv2d_shape& s, std::size_t channels, std::size_t rows) const noexcept {
     const auto global = global_size(s, channels, rows);
-    return global[0] / work_group * global[1] * global[2];
+    const auto local = local_size();
+    return global[0] / local[0] * (global[1] / local[1]) * global[2];
   }
 };
 
@@ -106,25 +146,36 @@ class conv_launcher {
   /// Split points along channels are multiples of this; it is a multiple of channel_block.
   static constexpr std::size_t channel_granule = memory::panel_width<T>;
 
-  /// Builds the kernel for `shape` with `act` and, if `has_bias`, the bias fused in; errc::unsupported
-  /// for double on a device without fp64.
-  conv_launcher(const runtime::context& ctx, const conv2d_shape& shape, activation act, bool has_bias)
+  /// Builds the kernel for `shape` with `act` and, if `has_bias`, the bias fused in: `kernel`, or
+  /// choose_kernel's where none is given. errc::unsupported for double on a device without fp64;
+  /// errc::invalid_argument for a kernel that cannot compute the shape.
+  conv_launcher(const runtime::context& ctx, const conv2d_shape& shape, activation act, bool has_bias,
+                std::optional<conv_kernel> kernel = std::nullopt)
       : context_(ctx), shape_(shape), has_bias_(has_bias) {
     if constexpr (std::is_same_v<T, double>)
       if (!ctx.caps().fp64) throw error(errc::unsupported, "device '" + ctx.caps().name + "' has no fp64");
+    const bool cpu_like = !fast_local_memory(ctx.caps());
     const conv2d_shape& s = shape_;
     std::string options = std::string("-DT=") + (std::is_same_v<T, float> ? "float" : "double") +
                           " -DCOEXEC_ACT=" + std::to_string(kernel_code(act)) + " -DCOEXEC_HAS_BIAS=" + (has_bias ? "1" : "0");
     const auto define = [&](const char* name, std::size_t value) { options += std::string(" -D") + name + "=" + std::to_string(value); };
     define("KH", s.kernel_h), define("KW", s.kernel_w), define("SH", s.stride_h), define("SW", s.stride_w);
     define("DH", s.dilation_h), define("DW", s.dilation_w), define("PADDED", s.padded() ? 1 : 0);
-    config_.kernel = choose_kernel(s);
+    config_.kernel = kernel.value_or(choose_kernel(s, !cpu_like));
+    require(supports(config_.kernel, s), std::string("conv: the ") + to_string(config_.kernel) +
+                                             " kernel cannot compute this layer (tiled: groups must be 1; depthwise: "
+                                             "one channel per group, 3x3 or 5x5, stride 1 or 2, no dilation)");
     config_.vector_width = choose_vector_width(ctx, s);
-    config_.work_group = ctx.caps().is_cpu || ctx.caps().local_mem_is_global ? cpu_work_group : gpu_work_group;
+    config_.work_group = cpu_like ? cpu_work_group : gpu_work_group;
     define("WG", config_.work_group), define("VW", config_.vector_width);
     if (config_.kernel == conv_kernel::depthwise) {
       define("ROWS", conv_config::rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
+    } else if (config_.kernel == conv_kernel::tiled) {
+      config_.tile = choose_tile(ctx, s);
+      config_.work_group = conv_config::tiled_side * conv_config::tiled_side;
+      define("TILE", config_.tile);
+      kernel_ = ctx.kernel(source(), "coexec_conv_tiled", options);
     } else {
       define("OB", channel_block(s));
       kernel_ = ctx.kernel(source(), "coexec_conv_igemm", options);
@@ -149,7 +200,7 @@ class conv_launcher {
             "conv: channels [" + std::to_string(channels.begin) + ", " + std::to_string(channels.end) + ") and rows [" +
                 std::to_string(rows.begin) + ", " + std::to_string(rows.end) + ") must be non-empty parts of the output's " +
                 std::to_string(s.out_channels) + " channels and " + std::to_string(s.out_height()) + " rows");
-    require(channels.begin % channel_block(s) == 0,
+    require(config_.kernel == conv_kernel::tiled || channels.begin % channel_block(s) == 0,
             "conv: channels.begin (" + std::to_string(channels.begin) + ") must be a multiple of the channel block " +
                 std::to_string(channel_block(s)));
     require(has_bias_ != ops.bias.is_null(), has_bias_ ? "conv: the launcher adds a bias but none was given"
@@ -174,7 +225,8 @@ class conv_launcher {
     done.bind(kernel_, args.next());
 
     const auto size = config_.global_size(s, channels.size(), rows.size());
-    return detail::launch(context_, kernel_, cl::NDRange(size[0], size[1], size[2]), cl::NDRange(config_.work_group, 1, 1),
+    const auto local = config_.local_size();
+    return detail::launch(context_, kernel_, cl::NDRange(size[0], size[1], size[2]), cl::NDRange(local[0], local[1], local[2]),
                           "clEnqueueNDRangeKernel(conv)");
   }
 
@@ -192,7 +244,7 @@ class conv_launcher {
   /// (neighbouring work-items then read neighbouring 16-byte vectors).
   static std::size_t choose_vector_width(const runtime::context& ctx, const conv2d_shape& s) {
     const runtime::capabilities& caps = ctx.caps();
-    if (!(caps.is_cpu || caps.local_mem_is_global)) return 4;
+    if (fast_local_memory(caps)) return 4;
     cl_uint native = 0;
     ctx.device().getInfo(std::is_same_v<T, float> ? CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT : CL_DEVICE_NATIVE_VECTOR_WIDTH_DOUBLE, &native);
     std::size_t vw = 4;
@@ -200,6 +252,17 @@ class conv_launcher {
     const std::size_t width = conv_config::flat(s) ? s.out_height() * s.out_width() : s.out_width();
     while (vw > 4 && width <= vw * 3 / 4) vw /= 2;
     return vw;
+  }
+
+  /// Tiled: the largest tile (64, 32 or 16 channels x pixels: 4 x 4, 2 x 2 or 1 output per
+  /// work-item) of which the whole layer has at least one per compute unit, so that small deep
+  /// layers still fill the device; 16 where none does.
+  static std::size_t choose_tile(const runtime::context& ctx, const conv2d_shape& s) {
+    const std::size_t units = std::max(1u, ctx.caps().compute_units);
+    for (std::size_t side : {64, 32})
+      if (cpu::detail::ceil_div(s.out_channels, side) * cpu::detail::ceil_div(s.out_height() * s.out_width(), side) * s.batch >= units)
+        return side;
+    return 16;
   }
 
   runtime::context context_;

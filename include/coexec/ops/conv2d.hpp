@@ -52,6 +52,9 @@ struct conv2d_options {
   /// Share weights, x and y in fine-grained SVM where the device has it; false takes the
   /// discrete-GPU (staged) path on any device.
   bool shared_memory = true;
+  /// The device kernel; none picks it per device and shape (gpu::choose_kernel). One that cannot
+  /// compute the shape is errc::invalid_argument.
+  std::optional<gpu::conv_kernel> device_kernel = std::nullopt;
 };
 
 /// run_record plus the dimension the split ran along.
@@ -109,7 +112,13 @@ class conv2d {
   sync::completion::mode completion_mode() const noexcept { return completion_.kind(); }  ///< how the host learns that the device's part finished
   /// True when x, y and the weights are shared with the device in fine-grained SVM.
   bool shared_memory() const noexcept { return shared_; }
-  gpu::conv_kernel device_kernel() const noexcept { return gpu::choose_kernel(shape_); }  ///< the OpenCL kernel chosen for the shape
+  /// The OpenCL kernel chosen for the shape (the one it would have been, where the kernel did not build).
+  gpu::conv_kernel device_kernel() const noexcept {
+    return launcher_ ? launcher_->kernel() : options_.device_kernel.value_or(gpu::choose_kernel(shape_, gpu::fast_local_memory(context_.caps())));
+  }
+  /// The device kernel's launch geometry; a default one where the kernel did not build (run_on_cpu:
+  /// every run is CPU-only, so any geometry does).
+  gpu::conv_config device_config() const noexcept { return launcher_ ? launcher_->config() : gpu::conv_config{}; }
   /// False when the device kernel did not build and, by device_failure::run_on_cpu, the CPU computes everything.
   bool device_available() const noexcept { return launcher_.has_value(); }
 
@@ -178,8 +187,7 @@ class conv2d {
     // How each side would run the call, for planners that predict instead of timing.
     std::size_t element_size() const { return sizeof(T); }
     std::size_t cpu_threads() const { return op.pool_->size(); }
-    // Without a kernel (it failed to build, run_on_cpu) every run is CPU-only: any geometry does.
-    gpu::conv_config device_config() const { return op.launcher_ ? op.launcher_->config() : gpu::conv_config{}; }
+    gpu::conv_config device_config() const { return op.device_config(); }
     const runtime::context& context() const { return op.context_; }
     // Whether other splits cost nothing to try (no weight panels move): planners that explore ask.
     bool shared_memory() const { return op.shared_memory(); }
@@ -220,7 +228,7 @@ class conv2d {
   static std::optional<gpu::conv_launcher<T>> make_launcher(const runtime::context& ctx, const conv2d_shape& shape,
                                                             const conv2d_options& options, bool has_bias) {
     try {
-      return gpu::conv_launcher<T>(ctx, shape, options.act, has_bias);
+      return gpu::conv_launcher<T>(ctx, shape, options.act, has_bias, options.device_kernel);
     } catch (const error& e) {
       if (e.code() != errc::build_failure || options.on_device_failure != device_failure::run_on_cpu) throw;
       return std::nullopt;

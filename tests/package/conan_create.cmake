@@ -6,7 +6,10 @@
 #         -DCXX=<C++ compiler> [-DCC=<C compiler>] -P conan_create.cmake
 cmake_minimum_required(VERSION 3.20)
 if(NOT CONAN)
-  find_program(CONAN conan)  # installed after the build was configured
+  # Installed after the build was configured. A variable of its own: CMake 3.25 does not search
+  # again for a variable given on the command line, even as <name>-NOTFOUND.
+  find_program(conan_on_path conan)
+  set(CONAN ${conan_on_path})
 endif()
 if(NOT CONAN)
   message(FATAL_ERROR "conan not found on PATH: this test needs Conan 2 (pip install conan; no reconfigure "

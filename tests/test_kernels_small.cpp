@@ -1,10 +1,11 @@
-// Every device kernel (the three GEMM families, conv igemm and depthwise, the fused activations)
+// Every device kernel (the three GEMM families, conv igemm, tiled and depthwise, the fused activations)
 // on small odd shapes with cl::Buffer operands, checked against a double reference. Small enough
 // to run under oclgrind's simulator, which checks each access (scripts/ci_reliability.sh
 // oclgrind): oclgrind has no SVM, so this takes the staged path that works on every device.
 // On the ordinary device it is just another correctness test.
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -76,7 +77,7 @@ TEST_CASE("small kernels: ops::linear on the staged path, device-only and split"
   }
 }
 
-TEST_CASE("small kernels: conv2d igemm and depthwise windows on the staged path, device-only") {
+TEST_CASE("small kernels: conv2d igemm, tiled and depthwise windows on the staged path, device-only") {
   auto ctx = test::make_context();
   cpu::thread_pool pool(1);
   std::mt19937 rng(13);
@@ -90,17 +91,20 @@ TEST_CASE("small kernels: conv2d igemm and depthwise windows on the staged path,
       {.channels = 3, .height = 9, .width = 8, .out_channels = 3, .kernel_h = 5, .kernel_w = 5, .stride_h = 2, .stride_w = 2,
        .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2, .groups = 3},  // depthwise 5x5 stride 2
   };
-  for (const conv2d_shape& s : shapes) {
-    CAPTURE(s.kernel_h);
-    CAPTURE(s.groups);
-    const auto w = test::random_values<float>(s.weight_size(), rng), bias = test::random_values<float>(s.out_channels, rng),
-               x = test::random_values<float>(s.input_size(), rng);
-    ops::conv2d<float> layer(ctx, pool, s, w, bias, {.act = activation::relu6, .shared_memory = false});
-    for (plan::split_plan p : {plan::split_plan{plan::split_dimension::channels, 0}, plan::split_plan{plan::split_dimension::rows, 1}}) {
-      CAPTURE(p.split);
-      std::vector<float> y(s.output_size(), -7.0f);
-      layer(x.data(), y.data(), p);
-      test::check_conv(s, x.data(), w.data(), bias.data(), y.data(), activation::relu6);
+  for (const conv2d_shape& s : shapes)
+    for (std::optional<gpu::conv_kernel> kernel : {std::optional<gpu::conv_kernel>{}, std::optional{gpu::conv_kernel::tiled}}) {
+      if (kernel && s.groups != 1) continue;  // tiled computes one group; the device's own choice runs the rest
+      CAPTURE(s.kernel_h);
+      CAPTURE(s.groups);
+      const auto w = test::random_values<float>(s.weight_size(), rng), bias = test::random_values<float>(s.out_channels, rng),
+                 x = test::random_values<float>(s.input_size(), rng);
+      ops::conv2d<float> layer(ctx, pool, s, w, bias, {.act = activation::relu6, .shared_memory = false, .device_kernel = kernel});
+      CAPTURE(gpu::to_string(layer.device_kernel()));
+      for (plan::split_plan p : {plan::split_plan{plan::split_dimension::channels, 0}, plan::split_plan{plan::split_dimension::rows, 1}}) {
+        CAPTURE(p.split);
+        std::vector<float> y(s.output_size(), -7.0f);
+        layer(x.data(), y.data(), p);
+        test::check_conv(s, x.data(), w.data(), bias.data(), y.data(), activation::relu6);
+      }
     }
-  }
 }

@@ -6,8 +6,9 @@
 //                                  anchored, online correction on): no grid search
 //   BM_Conv/<layer>/openblas       im2col + cblas_sgemm per group, the CPU side's threads
 //   BM_Conv/<layer>/clblast        CLBlastSconvgemm on the device (groups == 1 only)
-//   BM_Conv/<layer>/kernel_igemm   coexec's device kernel alone, igemm or tiled forced, on device
-//   BM_Conv/<layer>/kernel_tiled   buffers as clblast's (no staging): the kernels against that anchor
+//   BM_Conv/<layer>/kernel_igemm   coexec's device kernel alone, igemm or tiled forced, or the
+//   BM_Conv/<layer>/kernel_tiled   gpu::tuner's choice for the layer (timed when the benchmark is set
+//   BM_Conv/<layer>/kernel_tuned   up, named in the label), on device buffers as clblast's (no staging)
 //   BM_ConvNet/<net>/<mode>        every convolution of the network, each as often as it occurs
 // Counters: gflops; first_call_ms (the untimed first call: the planning, for the oracle and the
 // planned mode); for those two also split, dimension (0 channels, 1 rows); for the oracle
@@ -17,6 +18,7 @@
 // Run: bench_conv --platform=pocl-2 --benchmark_filter=BM_Conv/mbv2
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -161,11 +163,17 @@ step clblast_step(const conv_layer& layer) {
 }
 #endif
 
+// In memory only: every run tunes afresh.
+coexec::gpu::tuner& kernel_tuner() {
+  static auto* tuner = new coexec::gpu::tuner(std::filesystem::path{});
+  return *tuner;
+}
+
 // The device kernel alone on device-resident buffers, each step enqueue + completion wait.
-step kernel_step(const conv_layer& layer, coexec::gpu::conv_kernel kernel) {
+step kernel_step(const conv_layer& layer, coexec::gpu::conv_choice choice) {
   const conv2d_shape sh = layer.shape;
   coexec::runtime::context& ctx = shared_machine().ctx;
-  auto launcher = std::make_shared<coexec::gpu::conv_launcher<float>>(ctx, sh, coexec::activation::none, false, kernel);
+  auto launcher = std::make_shared<coexec::gpu::conv_launcher<float>>(ctx, sh, coexec::activation::none, false, choice);
   auto done = std::make_shared<coexec::sync::completion>(ctx);
   const auto buffer = [&](std::size_t count) { return coexec::gpu::make_buffer<float>(ctx, count); };
   const coexec::gpu::conv_operands<float> ops{{buffer(sh.input_size())}, {buffer(sh.weight_size())}, {},
@@ -179,8 +187,9 @@ step kernel_step(const conv_layer& layer, coexec::gpu::conv_kernel kernel) {
 // The step for `mode`, or a reason it cannot run.
 std::optional<step> make_step(const conv_layer& layer, const std::string& mode, std::string& why) {
   if (mode == "cpu" || mode == "gpu" || mode == "coexec_oracle" || mode == "coexec_planned") return coexec_step(layer, mode);
-  if (mode == "kernel_igemm") return kernel_step(layer, coexec::gpu::conv_kernel::igemm);
-  if (mode == "kernel_tiled") return kernel_step(layer, coexec::gpu::conv_kernel::tiled);
+  if (mode == "kernel_igemm") return kernel_step(layer, {coexec::gpu::conv_kernel::igemm});
+  if (mode == "kernel_tiled") return kernel_step(layer, {coexec::gpu::conv_kernel::tiled});
+  if (mode == "kernel_tuned") return kernel_step(layer, kernel_tuner().conv<float>(shared_machine().ctx, layer.shape));
 #if defined(COEXEC_HAVE_CBLAS)
   if (mode == "openblas") return openblas_step(layer);
 #endif
@@ -253,6 +262,7 @@ void run_layer(benchmark::State& state, const conv_layer& layer, const std::stri
   state.counters["gflops"] = benchmark::Counter(2 * layer.shape.macs() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   if (mode == "coexec_oracle") report_oracle(state, layer, seconds / double(state.iterations()));
   if (mode == "coexec_planned") report_split(state, state_of(layer).planned.last_run(), state_of(layer).planned.device_kernel());
+  if (mode == "kernel_tuned") state.SetLabel(kernel_tuner().conv<float>(shared_machine().ctx, layer.shape).to_string());
 }
 
 void run_net(benchmark::State& state, const std::string& net, const std::string& mode) {
@@ -282,7 +292,7 @@ void run_net(benchmark::State& state, const std::string& net, const std::string&
 
 int main(int argc, char** argv) {
   return coexec::bench::run_main(argc, argv, [] {
-    const char* modes[] = {"cpu", "gpu", "coexec_oracle", "coexec_planned", "openblas", "clblast", "kernel_igemm", "kernel_tiled"};
+    const char* modes[] = {"cpu", "gpu", "coexec_oracle", "coexec_planned", "openblas", "clblast", "kernel_igemm", "kernel_tiled", "kernel_tuned"};
     for (const conv_layer& layer : coexec::bench::conv_layers)
       for (const char* mode : modes)
         benchmark::RegisterBenchmark((std::string("BM_Conv/") + layer.name + "/" + mode).c_str(),

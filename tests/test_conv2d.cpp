@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <random>
 #include <set>
@@ -34,6 +35,7 @@ struct layer_options {
   sync::completion::mode completion = sync::completion::mode::svm_counter;
   bool shared = true;
   std::optional<gpu::conv_kernel> kernel = std::nullopt;  // the device's choice when empty
+  gpu::tuner* tuner = nullptr;
 };
 
 std::string describe(const conv2d_shape& s) {
@@ -57,7 +59,7 @@ std::size_t check_layer(const runtime::context& ctx, cpu::thread_pool& pool, con
   const auto w = test::random_values<T>(s.weight_size(), rng);
   const auto b = test::random_values<T>(s.out_channels, rng);
   ops::conv2d<T> layer(ctx, pool, s, w, lo.with_bias ? std::span<const T>(b) : std::span<const T>(),
-                       {.act = lo.act, .completion = lo.completion, .shared_memory = lo.shared, .device_kernel = lo.kernel});
+                       {.act = lo.act, .completion = lo.completion, .shared_memory = lo.shared, .device_kernel = lo.kernel, .tuner = lo.tuner});
   if (lo.kernel) REQUIRE(layer.device_kernel() == *lo.kernel);
   memory::io_buffer<T> x(ctx, s.input_size(), layer.shared_memory()), y(ctx, s.output_size(), layer.shared_memory());
   if (plans.empty())
@@ -185,6 +187,54 @@ TEST_CASE("the tiled kernel computes each of its tile sizes") {
     test::report_skip("tiled kernel's 32 and 16 tiles", "device '" + ctx.caps().name + "' has one compute unit: every layer takes 64");
   else
     CHECK(tiles == std::set<std::size_t>{16, 32, 64});
+}
+
+TEST_CASE("conv_candidates: the default first, then every kernel and tile that computes the layer") {
+  runtime::capabilities gpu_caps;
+  gpu_caps.compute_units = 132;
+  runtime::capabilities cpu_caps = gpu_caps;
+  cpu_caps.is_cpu = true;
+  const conv2d_shape pointwise{.channels = 512, .height = 7, .width = 7, .out_channels = 2048};
+  const conv2d_shape depthwise{.channels = 32, .height = 56, .width = 56, .out_channels = 32, .kernel_h = 3, .kernel_w = 3,
+                               .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 32};
+  using gpu::conv_kernel;
+  // 2048 channels x 49 pixels make 32 tiles of 64, fewer than 132 units; 128 tiles of 32, fewer too.
+  CHECK(gpu::conv_candidates(gpu_caps, pointwise) ==
+        std::vector<gpu::conv_choice>{{conv_kernel::tiled, 16}, {conv_kernel::tiled, 64}, {conv_kernel::tiled, 32}, {conv_kernel::igemm, 0}});
+  CHECK(gpu::conv_candidates(cpu_caps, pointwise) == std::vector<gpu::conv_choice>{{conv_kernel::igemm, 0}});
+  for (const auto& caps : {gpu_caps, cpu_caps})
+    CHECK(gpu::conv_candidates(caps, depthwise) == std::vector<gpu::conv_choice>{{conv_kernel::depthwise, 0}, {conv_kernel::igemm, 0}});
+}
+
+TEST_CASE("conv2d takes its device kernel from a tuner, which times the layer and keeps the choice on disk") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  std::mt19937 rng(5);
+  const auto dir = std::filesystem::temp_directory_path() / ("coexec-conv-tuner-" + std::to_string(std::random_device{}()));
+  const conv2d_shape layers[] = {
+      {.channels = 12, .height = 11, .width = 13, .out_channels = 40, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1,
+       .pad_left = 1, .pad_right = 1},
+      {.channels = 24, .height = 14, .width = 14, .out_channels = 24, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+       .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 24}};  // depthwise: two candidates anywhere
+  {
+    gpu::tuner tuner(dir, std::chrono::seconds(2));
+    for (const conv2d_shape& s : layers) {
+      INFO(describe(s));
+      CHECK_FALSE(tuner.cached_conv<float>(ctx, s).has_value());
+      check_layer<float>(ctx, pool, s, {.tuner = &tuner}, rng);
+      const auto chosen = tuner.cached_conv<float>(ctx, s);
+      REQUIRE(chosen.has_value());
+      const auto candidates = gpu::conv_candidates(ctx.caps(), s);
+      CHECK(std::find(candidates.begin(), candidates.end(), *chosen) != candidates.end());
+      ops::conv2d<float> layer(ctx, pool, s, std::vector<float>(s.weight_size()), {}, {.tuner = &tuner});
+      CHECK(layer.device_kernel() == chosen->kernel);
+      CHECK(layer.device_config().tile == chosen->tile);
+    }
+  }
+  gpu::tuner reloaded(dir);  // a new process: the choices come back from disk
+  for (const conv2d_shape& s : layers) CHECK(reloaded.cached_conv<float>(ctx, s) == gpu::tuner(dir).conv<float>(ctx, s));
+  CHECK_FALSE(reloaded.cached_conv<double>(ctx, layers[0]).has_value());  // per element type
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("conv2d edge cases") {

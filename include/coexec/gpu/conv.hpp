@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "coexec/activation.hpp"
 #include "coexec/cpu/conv.hpp"
@@ -62,6 +63,49 @@ inline bool fast_local_memory(const runtime::capabilities& caps) noexcept { retu
 constexpr conv_kernel choose_kernel(const conv2d_shape& s, bool fast_local_memory) noexcept {
   if (supports(conv_kernel::depthwise, s)) return conv_kernel::depthwise;
   return fast_local_memory && supports(conv_kernel::tiled, s) ? conv_kernel::tiled : conv_kernel::igemm;
+}
+
+/// The tiled kernel's default tile for `s` on a device of `compute_units`: the largest (64, 32
+/// or 16 channels x pixels: 4 x 4, 2 x 2 or 1 output per work-item) of which the whole layer
+/// has at least one per compute unit, so that small deep layers still fill the device; 16
+/// where none does.
+constexpr std::size_t default_tile(const conv2d_shape& s, std::size_t compute_units) noexcept {
+  for (std::size_t side : {64, 32})
+    if (cpu::detail::ceil_div(s.out_channels, side) * cpu::detail::ceil_div(s.out_height() * s.out_width(), side) * s.batch >=
+        compute_units)
+      return side;
+  return 16;
+}
+
+/// A device kernel for one conv layer, as a tuner or a user picks it: the kernel and, for
+/// tiled, the tile side (64, 32 or 16; 0 leaves it to default_tile).
+struct conv_choice {
+  conv_kernel kernel = conv_kernel::igemm;  ///< which kernel
+  std::size_t tile = 0;  ///< tiled only: output channels and pixels per work-group (0: default_tile)
+
+  /// "igemm", "depthwise" or "tiled tile=<side>", as in tuning files.
+  std::string to_string() const {
+    return kernel == conv_kernel::tiled ? std::string("tiled tile=") + std::to_string(tile) : gpu::to_string(kernel);
+  }
+  friend constexpr bool operator==(const conv_choice&, const conv_choice&) = default;
+};
+
+/// The choices a tuner times for `s` on `caps`: the default (choose_kernel, default_tile)
+/// first, then the other kernels and tiles that can compute it. CPU-like devices try no tiled
+/// kernel: without fast local memory its staging only costs.
+inline std::vector<conv_choice> conv_candidates(const runtime::capabilities& caps, const conv2d_shape& s) {
+  const bool fast = fast_local_memory(caps);
+  const std::size_t units = std::max(1u, caps.compute_units);
+  const conv_kernel first = choose_kernel(s, fast);
+  std::vector<conv_choice> list{{first, first == conv_kernel::tiled ? default_tile(s, units) : 0}};
+  const auto add = [&](conv_choice c) {
+    if (supports(c.kernel, s) && std::find(list.begin(), list.end(), c) == list.end()) list.push_back(c);
+  };
+  if (fast)
+    for (std::size_t tile : {64, 32, 16}) add({conv_kernel::tiled, tile});
+  add({conv_kernel::igemm, 0});
+  add({conv_kernel::depthwise, 0});
+  return list;
 }
 
 /// Output channels an igemm work-item computes: 8, or the largest power of two dividing the
@@ -146,11 +190,12 @@ class conv_launcher {
   /// Split points along channels are multiples of this; it is a multiple of channel_block.
   static constexpr std::size_t channel_granule = memory::panel_width<T>;
 
-  /// Builds the kernel for `shape` with `act` and, if `has_bias`, the bias fused in: `kernel`, or
-  /// choose_kernel's where none is given. errc::unsupported for double on a device without fp64;
-  /// errc::invalid_argument for a kernel that cannot compute the shape.
+  /// Builds the kernel for `shape` with `act` and, if `has_bias`, the bias fused in: `choice`,
+  /// or choose_kernel's and default_tile's where none is given. errc::unsupported for double on a
+  /// device without fp64; errc::invalid_argument for a kernel that cannot compute the shape or a
+  /// tile other than 0, 16, 32 and 64.
   conv_launcher(const runtime::context& ctx, const conv2d_shape& shape, activation act, bool has_bias,
-                std::optional<conv_kernel> kernel = std::nullopt)
+                std::optional<conv_choice> choice = std::nullopt)
       : context_(ctx), shape_(shape), has_bias_(has_bias) {
     if constexpr (std::is_same_v<T, double>)
       if (!ctx.caps().fp64) throw error(errc::unsupported, "device '" + ctx.caps().name + "' has no fp64");
@@ -161,7 +206,7 @@ class conv_launcher {
     const auto define = [&](const char* name, std::size_t value) { options += std::string(" -D") + name + "=" + std::to_string(value); };
     define("KH", s.kernel_h), define("KW", s.kernel_w), define("SH", s.stride_h), define("SW", s.stride_w);
     define("DH", s.dilation_h), define("DW", s.dilation_w), define("PADDED", s.padded() ? 1 : 0);
-    config_.kernel = kernel.value_or(choose_kernel(s, !cpu_like));
+    config_.kernel = choice ? choice->kernel : choose_kernel(s, !cpu_like);
     require(supports(config_.kernel, s), std::string("conv: the ") + to_string(config_.kernel) +
                                              " kernel cannot compute this layer (tiled: groups must be 1; depthwise: "
                                              "one channel per group, 3x3 or 5x5, stride 1 or 2, no dilation)");
@@ -172,7 +217,10 @@ class conv_launcher {
       define("ROWS", conv_config::rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
     } else if (config_.kernel == conv_kernel::tiled) {
-      config_.tile = choose_tile(ctx, s);
+      const std::size_t tile = choice ? choice->tile : 0;
+      require(tile == 0 || tile == 16 || tile == 32 || tile == 64,
+              "conv: the tiled kernel's tile must be 16, 32 or 64 (0: chosen by the layer's size), got " + std::to_string(tile));
+      config_.tile = tile != 0 ? tile : default_tile(s, std::max(1u, ctx.caps().compute_units));
       config_.work_group = conv_config::tiled_side * conv_config::tiled_side;
       define("TILE", config_.tile);
       kernel_ = ctx.kernel(source(), "coexec_conv_tiled", options);
@@ -252,17 +300,6 @@ class conv_launcher {
     const std::size_t width = conv_config::flat(s) ? s.out_height() * s.out_width() : s.out_width();
     while (vw > 4 && width <= vw * 3 / 4) vw /= 2;
     return vw;
-  }
-
-  /// Tiled: the largest tile (64, 32 or 16 channels x pixels: 4 x 4, 2 x 2 or 1 output per
-  /// work-item) of which the whole layer has at least one per compute unit, so that small deep
-  /// layers still fill the device; 16 where none does.
-  static std::size_t choose_tile(const runtime::context& ctx, const conv2d_shape& s) {
-    const std::size_t units = std::max(1u, ctx.caps().compute_units);
-    for (std::size_t side : {64, 32})
-      if (cpu::detail::ceil_div(s.out_channels, side) * cpu::detail::ceil_div(s.out_height() * s.out_width(), side) * s.batch >= units)
-        return side;
-    return 16;
   }
 
   runtime::context context_;

@@ -1,7 +1,8 @@
 #pragma once
-// Choosing a gemm_config: built-in defaults per device family and shape class (no tuning
-// needed), and an optional tuner that times a few candidates on the device, keeps the fastest
-// in memory and in a small text file next to the binary cache.
+// Choosing device kernels: for the GEMM, built-in defaults per device family and shape class (no
+// tuning needed); for conv layers, the launcher's own choice by device and layer size. An
+// optional tuner times a few candidates on the device (per shape class for the GEMM, per layer
+// shape for conv), keeps the fastest in memory and in a small text file next to the binary cache.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "coexec/detail/hash.hpp"
+#include "coexec/gpu/conv.hpp"
 #include "coexec/gpu/gemm.hpp"
 #include "coexec/runtime/binary_cache.hpp"
 
@@ -142,9 +144,10 @@ gemm_config default_config(const runtime::capabilities& caps, shape_class c) {
   return candidates<T>(caps, c).front();
 }
 
-/// Times candidates and remembers the fastest per device, element type and shape class: in
-/// memory for the tuner's lifetime and in `<directory>/gemm-tuning-<key>.txt`, keyed by
-/// platform, device name, compute units, CL_DRIVER_VERSION and coexec version. Thread-safe.
+/// Times candidates and remembers the fastest per device and element type: a gemm_config per
+/// shape class, a conv_choice per conv layer shape. In memory for the tuner's lifetime and in
+/// `<directory>/gemm-tuning-<key>.txt`, keyed by platform, device name, compute units,
+/// CL_DRIVER_VERSION and coexec version. Thread-safe.
 class tuner {
  public:
   /// An empty `directory` keeps choices in memory only. `budget` bounds one tune(): candidates
@@ -163,31 +166,45 @@ class tuner {
   /// The remembered choice (memory, then disk), never tuning.
   template <class T>
   std::optional<gemm_config> cached(const runtime::context& ctx, shape_class c) {
-    const std::string key = entry_key<T>(c);
-    std::lock_guard lock(mutex_);
-    auto& entries = device_entries(ctx);
-    if (auto found = entries.find(key); found != entries.end()) return found->second;
-    return std::nullopt;
+    const auto text = lookup(ctx, entry_key<T>(to_string(c)));
+    return text ? parse_gemm(*text) : std::nullopt;
   }
 
   /// Times every candidate (within the budget) on representative_shape(c), skipping any that
   /// computes a wrong result, and remembers the fastest.
   template <class T>
   gemm_config tune(const runtime::context& ctx, shape_class c) {
-    const auto start = std::chrono::steady_clock::now();
-    trial<T> problem(ctx, representative_shape(c));
-    gemm_config best = default_config<T>(ctx.caps(), c);
-    double best_seconds = std::numeric_limits<double>::infinity();
-    for (const gemm_config& candidate : candidates<T>(ctx.caps(), c)) {
-      if (best_seconds < std::numeric_limits<double>::infinity() && std::chrono::steady_clock::now() - start > budget_) break;
-      if (auto seconds = problem.time(candidate); seconds && *seconds < best_seconds) {
-        best = candidate;
-        best_seconds = *seconds;
-      }
+    gemm_trial<T> problem(ctx, representative_shape(c));
+    const gemm_config best = fastest(candidates<T>(ctx.caps(), c), [&](const gemm_config& candidate) { return problem.time(candidate); });
+    remember(ctx, entry_key<T>(to_string(c)), best.to_string());
+    return best;
+  }
+
+  /// The remembered kernel for conv layer `s`, else a fresh tune_conv().
+  template <class T>
+  conv_choice conv(const runtime::context& ctx, const conv2d_shape& s) {
+    if (auto known = cached_conv<T>(ctx, s)) return *known;
+    return tune_conv<T>(ctx, s);
+  }
+
+  /// The remembered kernel for conv layer `s` (memory, then disk), never tuning.
+  template <class T>
+  std::optional<conv_choice> cached_conv(const runtime::context& ctx, const conv2d_shape& s) {
+    const auto text = lookup(ctx, entry_key<T>(conv_key(s)));
+    return text ? parse_conv(*text) : std::nullopt;
+  }
+
+  /// Times every conv_candidates() choice (within the budget) on `s` itself, skipping any that
+  /// computes a wrong result, and remembers the fastest; a single candidate is not timed.
+  template <class T>
+  conv_choice tune_conv(const runtime::context& ctx, const conv2d_shape& s) {
+    const std::vector<conv_choice> choices = conv_candidates(ctx.caps(), s);
+    conv_choice best = choices.front();
+    if (choices.size() > 1) {
+      conv_trial<T> problem(ctx, s);
+      best = fastest(choices, [&](const conv_choice& candidate) { return problem.time(candidate); });
     }
-    std::lock_guard lock(mutex_);
-    device_entries(ctx)[entry_key<T>(c)] = best;
-    save(ctx);
+    remember(ctx, entry_key<T>(conv_key(s)), best.to_string());
     return best;
   }
 
@@ -201,13 +218,52 @@ class tuner {
   }
 
  private:
-  using entries = std::map<std::string, gemm_config>;  // "<type> <shape class>" -> config
+  using entries = std::map<std::string, std::string>;  // "<type> <shape class or conv layer>" -> the choice, as text
+
+  /// The fastest of `choices` by `time` (seconds, nullopt for a wrong or failed candidate),
+  /// trying them in order while the budget lasts; the first when none ran.
+  template <class Choice, class Time>
+  Choice fastest(const std::vector<Choice>& choices, Time&& time) const {
+    const auto start = std::chrono::steady_clock::now();
+    Choice best = choices.front();
+    double best_seconds = std::numeric_limits<double>::infinity();
+    for (const Choice& candidate : choices) {
+      if (best_seconds < std::numeric_limits<double>::infinity() && std::chrono::steady_clock::now() - start > budget_) break;
+      if (auto seconds = time(candidate); seconds && *seconds < best_seconds) {
+        best = candidate;
+        best_seconds = *seconds;
+      }
+    }
+    return best;
+  }
+
+  /// Best of 5 runs of `run` in seconds after a warm-up run that `correct` checks; nullopt when
+  /// it computes wrongly.
+  template <class Run, class Check>
+  static std::optional<double> best_run(Run&& run, Check&& correct) {
+    run();
+    if (!correct()) return std::nullopt;
+    double best = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < 5; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      run();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return best;
+  }
+
+  /// Whether `value` is within `terms` float roundings of `reference`, whose terms' absolute
+  /// values sum to `magnitude`.
+  template <class T>
+  static bool close(double value, double reference, double magnitude, std::size_t terms) {
+    return std::abs(value - reference) <= 2.0 * double(terms) * std::numeric_limits<T>::epsilon() * magnitude;
+  }
 
   /// One representative problem in device buffers (any device, SVM or not), with a sampled
   /// double-precision reference.
   template <class T>
-  struct trial {
-    trial(const runtime::context& ctx, gemm_shape s) : context(ctx), shape(s) {
+  struct gemm_trial {
+    gemm_trial(const runtime::context& ctx, gemm_shape s) : context(ctx), shape(s) {
       std::mt19937 rng(7);
       std::uniform_real_distribution<T> dist(T(-1), T(1));
       x.resize(s.m * s.k);
@@ -229,15 +285,7 @@ class tuner {
         gemm_launcher<T> launcher(context, config, activation::none, false);
         sync::completion done(context, sync::completion::mode::event_polling);
         const gemm_operands<T> ops{{x_dev}, shape.k, {w_dev}, {}, {y_dev}, shape.n};
-        done.wait(launcher.enqueue(ops, shape, done));  // also the warm-up
-        if (!correct()) return std::nullopt;
-        double best = std::numeric_limits<double>::infinity();
-        for (int run = 0; run < 5; ++run) {
-          const auto start = std::chrono::steady_clock::now();
-          done.wait(launcher.enqueue(ops, shape, done));
-          best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        }
-        return best;
+        return best_run([&] { done.wait(launcher.enqueue(ops, shape, done)); }, [&] { return correct(); });
       } catch (const error&) {
         return std::nullopt;
       }
@@ -254,8 +302,7 @@ class tuner {
           dot += double(x[r * shape.k + kk]) * double(w[j * shape.k + kk]);
           magnitude += std::abs(double(x[r * shape.k + kk]) * double(w[j * shape.k + kk]));
         }
-        const double tolerance = 2.0 * double(shape.k) * std::numeric_limits<T>::epsilon() * magnitude;
-        if (!(std::abs(double(y[r * shape.n + j]) - dot) <= tolerance)) return false;
+        if (!close<T>(double(y[r * shape.n + j]), dot, magnitude, shape.k)) return false;
       }
       return true;
     }
@@ -266,6 +313,85 @@ class tuner {
     cl::Buffer x_dev, w_dev, y_dev;
   };
 
+  /// One conv layer in device buffers, with a sampled double-precision reference.
+  template <class T>
+  struct conv_trial {
+    conv_trial(const runtime::context& ctx, const conv2d_shape& s) : context(ctx), shape(s) {
+      std::mt19937 rng(7);
+      std::uniform_real_distribution<T> dist(T(-1), T(1));
+      x.resize(s.input_size());
+      w.resize(s.weight_size());
+      for (T& v : x) v = dist(rng);
+      for (T& v : w) v = dist(rng);
+      x_dev = make_buffer<T>(ctx, x.size());
+      w_dev = make_buffer<T>(ctx, w.size());
+      y_dev = make_buffer<T>(ctx, s.output_size());
+      write_rows(ctx, x_dev, 0, x.data(), 1, x.size(), x.size());
+      write_rows(ctx, w_dev, 0, w.data(), 1, w.size(), w.size()).wait();
+    }
+
+    /// Best of a few runs of the whole layer in seconds; nullopt when `choice` fails to build or computes wrongly.
+    std::optional<double> time(const conv_choice& choice) {
+      try {
+        conv_launcher<T> launcher(context, shape, activation::none, false, choice);
+        sync::completion done(context, sync::completion::mode::event_polling);
+        const std::size_t plane = shape.out_height() * shape.out_width();
+        const conv_operands<T> ops{{x_dev}, {w_dev}, {}, {y_dev}, shape.out_channels * plane, plane};
+        return best_run([&] { done.wait(launcher.enqueue(ops, {0, shape.out_channels}, {0, shape.out_height()}, done)); },
+                        [&] { return correct(); });
+      } catch (const error&) {
+        return std::nullopt;
+      }
+    }
+
+    bool correct() {
+      const conv2d_shape& s = shape;
+      std::vector<T> y(s.output_size());
+      read_rows(context, y_dev, 0, y.data(), 1, y.size(), y.size()).wait();
+      std::mt19937 rng(11);
+      for (int sample = 0; sample < 64; ++sample) {
+        const std::size_t at = sample == 0 ? y.size() - 1 : rng() % y.size();
+        const std::size_t ow = at % s.out_width(), oh = at / s.out_width() % s.out_height();
+        const std::size_t o = at / (s.out_width() * s.out_height()) % s.out_channels, n = at / (s.out_width() * s.out_height() * s.out_channels);
+        const std::size_t first_channel = o / s.group_out_channels() * s.group_channels();
+        double sum = 0, magnitude = 0;
+        for (std::size_t c = 0; c < s.group_channels(); ++c)
+          for (std::size_t kh = 0; kh < s.kernel_h; ++kh)
+            for (std::size_t kw = 0; kw < s.kernel_w; ++kw) {
+              const std::ptrdiff_t ih = std::ptrdiff_t(oh * s.stride_h + kh * s.dilation_h) - std::ptrdiff_t(s.pad_top);
+              const std::ptrdiff_t iw = std::ptrdiff_t(ow * s.stride_w + kw * s.dilation_w) - std::ptrdiff_t(s.pad_left);
+              if (ih < 0 || iw < 0 || ih >= std::ptrdiff_t(s.height) || iw >= std::ptrdiff_t(s.width)) continue;
+              const double term = double(w[((o * s.group_channels() + c) * s.kernel_h + kh) * s.kernel_w + kw]) *
+                                  double(x[((n * s.channels + first_channel + c) * s.height + std::size_t(ih)) * s.width + std::size_t(iw)]);
+              sum += term;
+              magnitude += std::abs(term);
+            }
+        if (!close<T>(double(y[at]), sum, magnitude, s.patch())) return false;
+      }
+      return true;
+    }
+
+    runtime::context context;
+    conv2d_shape shape;
+    std::vector<T> x, w;
+    cl::Buffer x_dev, w_dev, y_dev;
+  };
+
+  /// The remembered text for `key` on `ctx`'s device (memory, then disk).
+  std::optional<std::string> lookup(const runtime::context& ctx, const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto& known = device_entries(ctx);
+    if (auto found = known.find(key); found != known.end()) return found->second;
+    return std::nullopt;
+  }
+
+  /// Keeps `text` for `key` on `ctx`'s device, in memory and on disk.
+  void remember(const runtime::context& ctx, const std::string& key, const std::string& text) {
+    std::lock_guard lock(mutex_);
+    device_entries(ctx)[key] = text;
+    save(ctx);
+  }
+
   static std::string device_key(const runtime::capabilities& caps) {
     // Compute units tell a sub-device (the emulated SoC) from its whole device.
     return caps.platform_name + " | " + caps.name + " | " + std::to_string(caps.compute_units) + " CU | " +
@@ -273,8 +399,17 @@ class tuner {
   }
 
   template <class T>
-  static std::string entry_key(shape_class c) {
-    return std::string(std::is_same_v<T, float> ? "float " : "double ") + to_string(c);
+  static std::string entry_key(const std::string& what) {
+    return std::string(std::is_same_v<T, float> ? "float " : "double ") + what;
+  }
+
+  /// One word naming a conv layer's shape: every field of conv2d_shape.
+  static std::string conv_key(const conv2d_shape& s) {
+    std::string key = "conv";
+    for (std::size_t field : {s.batch, s.channels, s.height, s.width, s.out_channels, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w,
+                              s.pad_top, s.pad_bottom, s.pad_left, s.pad_right, s.dilation_h, s.dilation_w, s.groups})
+      key.append(1, ':').append(std::to_string(field));
+    return key;
   }
 
   /// The entries of `ctx`'s device, read from disk on first use. Call with mutex_ held.
@@ -284,8 +419,10 @@ class tuner {
     return devices_[key] = load(file(ctx), key);
   }
 
-  // File format: a header line "# coexec gemm tuning: <device key>", then one line per choice:
+  // File format: a header line "# coexec gemm tuning: <device key>", then one line per choice,
+  // two words of key and the choice:
   //   <type> <shape class> <family> tile_m=.. tile_n=.. tile_k=.. micro_m=.. micro_n=.. vector_width=.. k_split=..
+  //   <type> conv:<batch>:<channels>:...:<groups> <kernel> [tile=..]
   static entries load(const std::filesystem::path& path, const std::string& key) {
     entries loaded;
     std::ifstream in(path);
@@ -293,20 +430,39 @@ class tuner {
     if (path.empty() || !std::getline(in, line) || line != header(key)) return loaded;  // absent, or a hash collision
     while (std::getline(in, line)) {
       std::istringstream fields(line);
-      std::string type, shape, family;
-      gemm_config config;
-      if (!(fields >> type >> shape >> family)) continue;
-      config.family = family == "local" ? gemm_family::local : family == "gemv" ? gemm_family::gemv : gemm_family::register_blocked;
-      for (auto [name, field] : {std::pair{"tile_m=", &config.tile_m}, std::pair{"tile_n=", &config.tile_n},
-                                 std::pair{"tile_k=", &config.tile_k}, std::pair{"micro_m=", &config.micro_m},
-                                 std::pair{"micro_n=", &config.micro_n}, std::pair{"vector_width=", &config.vector_width},
-                                 std::pair{"k_split=", &config.k_split}}) {
-        std::string token;
-        if (fields >> token && token.rfind(name, 0) == 0) *field = static_cast<unsigned>(std::stoul(token.substr(std::string(name).size())));
-      }
-      if (fields) loaded[type + " " + shape] = config;
+      std::string type, what, choice;
+      if (fields >> type >> what >> std::ws && std::getline(fields, choice) && !choice.empty()) loaded[type + " " + what] = choice;
     }
     return loaded;
+  }
+
+  static std::optional<gemm_config> parse_gemm(const std::string& text) {
+    std::istringstream fields(text);
+    std::string family;
+    gemm_config config;
+    if (!(fields >> family)) return std::nullopt;
+    config.family = family == "local" ? gemm_family::local : family == "gemv" ? gemm_family::gemv : gemm_family::register_blocked;
+    for (auto [name, field] : {std::pair{"tile_m=", &config.tile_m}, std::pair{"tile_n=", &config.tile_n},
+                               std::pair{"tile_k=", &config.tile_k}, std::pair{"micro_m=", &config.micro_m},
+                               std::pair{"micro_n=", &config.micro_n}, std::pair{"vector_width=", &config.vector_width},
+                               std::pair{"k_split=", &config.k_split}}) {
+      std::string token;
+      if (fields >> token && token.rfind(name, 0) == 0) *field = static_cast<unsigned>(std::stoul(token.substr(std::string(name).size())));
+    }
+    if (!fields) return std::nullopt;
+    return config;
+  }
+
+  static std::optional<conv_choice> parse_conv(const std::string& text) {
+    std::istringstream fields(text);
+    std::string kernel, tile;
+    if (!(fields >> kernel)) return std::nullopt;
+    if (kernel == "igemm") return conv_choice{conv_kernel::igemm};
+    if (kernel == "depthwise") return conv_choice{conv_kernel::depthwise};
+    if (kernel == "tiled" && fields >> tile && tile.rfind("tile=", 0) == 0 && tile.size() > 5 &&
+        tile.find_first_not_of("0123456789", 5) == std::string::npos)
+      return conv_choice{conv_kernel::tiled, std::stoul(tile.substr(5))};
+    return std::nullopt;
   }
 
   /// Best effort, like the binary cache: written through a temporary file and a rename.
@@ -320,7 +476,7 @@ class tuner {
     {
       std::ofstream out(temporary);
       out << header(device_key(ctx.caps())) << "\n";
-      for (const auto& [key, config] : devices_.at(device_key(ctx.caps()))) out << key << " " << config.to_string() << "\n";
+      for (const auto& [key, choice] : devices_.at(device_key(ctx.caps()))) out << key << " " << choice << "\n";
       if (!out) return;
     }
     std::filesystem::rename(temporary, path, ec);

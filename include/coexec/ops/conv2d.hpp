@@ -31,6 +31,7 @@
 #include "coexec/cpu/conv.hpp"
 #include "coexec/cpu/thread_pool.hpp"
 #include "coexec/gpu/conv.hpp"
+#include "coexec/gpu/tuning.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/plan/predicted.hpp"
 #include "coexec/plan/split_plan.hpp"
@@ -55,6 +56,9 @@ struct conv2d_options {
   /// The device kernel; none picks it per device and shape (gpu::choose_kernel). One that cannot
   /// compute the shape is errc::invalid_argument.
   std::optional<gpu::conv_kernel> device_kernel = std::nullopt;
+  /// Without a device_kernel: picks the kernel by timing the candidates on this layer's shape
+  /// (remembered in memory and on disk); null takes the launcher's own choice. Must outlive the operator.
+  gpu::tuner* tuner = nullptr;
 };
 
 /// run_record plus the dimension the split ran along.
@@ -225,10 +229,17 @@ class conv2d {
     return 0;
   }
 
+  static std::optional<gpu::conv_choice> device_choice(const runtime::context& ctx, const conv2d_shape& shape,
+                                                       const conv2d_options& options) {
+    if (options.device_kernel) return gpu::conv_choice{*options.device_kernel};
+    if (options.tuner) return options.tuner->conv<T>(ctx, shape);
+    return std::nullopt;
+  }
+
   static std::optional<gpu::conv_launcher<T>> make_launcher(const runtime::context& ctx, const conv2d_shape& shape,
                                                             const conv2d_options& options, bool has_bias) {
     try {
-      return gpu::conv_launcher<T>(ctx, shape, options.act, has_bias, options.device_kernel);
+      return gpu::conv_launcher<T>(ctx, shape, options.act, has_bias, device_choice(ctx, shape, options));
     } catch (const error& e) {
       if (e.code() != errc::build_failure || options.on_device_failure != device_failure::run_on_cpu) throw;
       return std::nullopt;

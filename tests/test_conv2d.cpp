@@ -192,18 +192,32 @@ TEST_CASE("the tiled kernel computes each of its tile sizes") {
 TEST_CASE("conv_candidates: the default first, then every kernel and tile that computes the layer") {
   runtime::capabilities gpu_caps;
   gpu_caps.compute_units = 132;
-  runtime::capabilities cpu_caps = gpu_caps;
+  gpu_caps.max_work_group_size = 1024;
+  gpu_caps.local_mem_size = 48 * 1024;
+  runtime::capabilities cpu_caps = gpu_caps, small_local = gpu_caps, narrow_groups = gpu_caps;
   cpu_caps.is_cpu = true;
+  small_local.local_mem_size = 4096;  // room for the tiles of 16 floats only
+  narrow_groups.max_work_group_size = 128;  // no 16 x 16 work-group
   const conv2d_shape pointwise{.channels = 512, .height = 7, .width = 7, .out_channels = 2048};
   const conv2d_shape depthwise{.channels = 32, .height = 56, .width = 56, .out_channels = 32, .kernel_h = 3, .kernel_w = 3,
                                .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 32};
   using gpu::conv_kernel;
   // 2048 channels x 49 pixels make 32 tiles of 64, fewer than 132 units; 128 tiles of 32, fewer too.
-  CHECK(gpu::conv_candidates(gpu_caps, pointwise) ==
+  CHECK(gpu::conv_candidates(gpu_caps, pointwise, sizeof(float)) ==
         std::vector<gpu::conv_choice>{{conv_kernel::tiled, 16}, {conv_kernel::tiled, 64}, {conv_kernel::tiled, 32}, {conv_kernel::igemm, 0}});
-  CHECK(gpu::conv_candidates(cpu_caps, pointwise) == std::vector<gpu::conv_choice>{{conv_kernel::igemm, 0}});
+  // 64 channels x 3136 pixels make 49 tiles of 64, enough for 32 units.
+  const conv2d_shape wide{.channels = 32, .height = 56, .width = 56, .out_channels = 64};
+  gpu_caps.compute_units = 32;
+  CHECK(gpu::default_choice(gpu_caps, wide, sizeof(float)) == gpu::conv_choice{conv_kernel::tiled, 64});
+  small_local.compute_units = 32;
+  CHECK(gpu::default_choice(small_local, wide, sizeof(float)) == gpu::conv_choice{conv_kernel::tiled, 16});
+  CHECK(gpu::conv_candidates(small_local, pointwise, sizeof(float)) ==
+        std::vector<gpu::conv_choice>{{conv_kernel::tiled, 16}, {conv_kernel::igemm, 0}});
+  for (const auto& caps : {cpu_caps, narrow_groups})
+    CHECK(gpu::conv_candidates(caps, pointwise, sizeof(float)) == std::vector<gpu::conv_choice>{{conv_kernel::igemm, 0}});
   for (const auto& caps : {gpu_caps, cpu_caps})
-    CHECK(gpu::conv_candidates(caps, depthwise) == std::vector<gpu::conv_choice>{{conv_kernel::depthwise, 0}, {conv_kernel::igemm, 0}});
+    CHECK(gpu::conv_candidates(caps, depthwise, sizeof(float)) ==
+          std::vector<gpu::conv_choice>{{conv_kernel::depthwise, 0}, {conv_kernel::igemm, 0}});
 }
 
 TEST_CASE("conv2d takes its device kernel from a tuner, which times the layer and keeps the choice on disk") {
@@ -224,7 +238,7 @@ TEST_CASE("conv2d takes its device kernel from a tuner, which times the layer an
       check_layer<float>(ctx, pool, s, {.tuner = &tuner}, rng);
       const auto chosen = tuner.cached_conv<float>(ctx, s);
       REQUIRE(chosen.has_value());
-      const auto candidates = gpu::conv_candidates(ctx.caps(), s);
+      const auto candidates = gpu::conv_candidates(ctx.caps(), s, sizeof(float));
       CHECK(std::find(candidates.begin(), candidates.end(), *chosen) != candidates.end());
       ops::conv2d<float> layer(ctx, pool, s, std::vector<float>(s.weight_size()), {}, {.tuner = &tuner});
       CHECK(layer.device_kernel() == chosen->kernel);
@@ -374,6 +388,13 @@ TEST_CASE("conv2d rejects bad parameters, buffers and plans, naming what is wron
   } catch (const coexec::error& e) {
     CHECK(e.code() == errc::invalid_argument);
     CHECK_MESSAGE(std::string(e.what()).find("tiled") != std::string::npos, e.what());
+  }
+  try {  // tiles are 16, 32 or 64
+    gpu::conv_launcher<float> launcher(ctx, good, activation::none, false, gpu::conv_choice{gpu::conv_kernel::tiled, 48});
+    FAIL("expected coexec::error");
+  } catch (const coexec::error& e) {
+    CHECK(e.code() == errc::invalid_argument);
+    CHECK_MESSAGE(std::string(e.what()).find("tile") != std::string::npos, e.what());
   }
   const std::vector<float> short_bias(3);
   rejects(good, "bias", w, short_bias);

@@ -58,21 +58,35 @@ constexpr bool supports(conv_kernel kernel, const conv2d_shape& s) noexcept {
 /// devices, Mali), for which the kernels without local memory are written.
 inline bool fast_local_memory(const runtime::capabilities& caps) noexcept { return !(caps.is_cpu || caps.local_mem_is_global); }
 
-/// The kernel for `s`: depthwise where it applies, else tiled on a device whose local memory is
-/// fast (`fast_local_memory`: a GPU's, not a CPU device's), else igemm.
-constexpr conv_kernel choose_kernel(const conv2d_shape& s, bool fast_local_memory) noexcept {
+/// The kernel for `s`: depthwise where it applies, else tiled where the device should run it
+/// (`prefer_tiled`: fast local memory, and room for a tile), else igemm.
+constexpr conv_kernel choose_kernel(const conv2d_shape& s, bool prefer_tiled) noexcept {
   if (supports(conv_kernel::depthwise, s)) return conv_kernel::depthwise;
-  return fast_local_memory && supports(conv_kernel::tiled, s) ? conv_kernel::tiled : conv_kernel::igemm;
+  return prefer_tiled && supports(conv_kernel::tiled, s) ? conv_kernel::tiled : conv_kernel::igemm;
 }
 
-/// The tiled kernel's default tile for `s` on a device of `compute_units`: the largest (64, 32
-/// or 16 channels x pixels: 4 x 4, 2 x 2 or 1 output per work-item) of which the whole layer
-/// has at least one per compute unit, so that small deep layers still fill the device; 16
-/// where none does.
-constexpr std::size_t default_tile(const conv2d_shape& s, std::size_t compute_units) noexcept {
+/// Whether a device runs the tiled kernel's `tile` for `element_size`-byte elements: its 16 x 16
+/// work-group and its two local tiles of 16 steps (the weights' padded by one).
+inline bool tiled_fits(const runtime::capabilities& caps, std::size_t element_size, std::size_t tile) noexcept {
+  return caps.max_work_group_size >= 256 && caps.local_mem_size >= 16 * (2 * tile + 1) * element_size;
+}
+
+/// The largest tile (64, 32 or 16) tiled_fits on the device; 0 where none does.
+inline std::size_t largest_tile(const runtime::capabilities& caps, std::size_t element_size) noexcept {
+  for (std::size_t tile : {64, 32, 16})
+    if (tiled_fits(caps, element_size, tile)) return tile;
+  return 0;
+}
+
+/// The tiled kernel's default tile for `s` on a device of `compute_units`: the largest, up to
+/// `largest`, of which the whole layer has at least one per compute unit (64, 32 or 16 channels x
+/// pixels: 4 x 4, 2 x 2 or 1 output per work-item), so that small deep layers still fill the
+/// device; 16 where none does.
+constexpr std::size_t default_tile(const conv2d_shape& s, std::size_t compute_units, std::size_t largest) noexcept {
   for (std::size_t side : {64, 32})
-    if (cpu::detail::ceil_div(s.out_channels, side) * cpu::detail::ceil_div(s.out_height() * s.out_width(), side) * s.batch >=
-        compute_units)
+    if (side <= largest &&
+        cpu::detail::ceil_div(s.out_channels, side) * cpu::detail::ceil_div(s.out_height() * s.out_width(), side) * s.batch >=
+            compute_units)
       return side;
   return 16;
 }
@@ -90,19 +104,25 @@ struct conv_choice {
   friend constexpr bool operator==(const conv_choice&, const conv_choice&) = default;
 };
 
-/// The choices a tuner times for `s` on `caps`: the default (choose_kernel, default_tile)
-/// first, then the other kernels and tiles that can compute it. CPU-like devices try no tiled
-/// kernel: without fast local memory its staging only costs.
-inline std::vector<conv_choice> conv_candidates(const runtime::capabilities& caps, const conv2d_shape& s) {
-  const bool fast = fast_local_memory(caps);
-  const std::size_t units = std::max(1u, caps.compute_units);
-  const conv_kernel first = choose_kernel(s, fast);
-  std::vector<conv_choice> list{{first, first == conv_kernel::tiled ? default_tile(s, units) : 0}};
+/// What a device runs `s` with, untuned: choose_kernel (tiled on devices with fast local memory
+/// and room for a tile) and default_tile.
+inline conv_choice default_choice(const runtime::capabilities& caps, const conv2d_shape& s, std::size_t element_size) {
+  const std::size_t largest = largest_tile(caps, element_size);
+  const conv_kernel kernel = choose_kernel(s, fast_local_memory(caps) && largest != 0);
+  return {kernel, kernel == conv_kernel::tiled ? default_tile(s, std::max(1u, caps.compute_units), largest) : 0};
+}
+
+/// The choices a tuner times for `s` on `caps`: default_choice first, then the other kernels
+/// and tiles that can compute it. CPU-like devices try no tiled kernel: without fast local
+/// memory its staging only costs.
+inline std::vector<conv_choice> conv_candidates(const runtime::capabilities& caps, const conv2d_shape& s, std::size_t element_size) {
+  std::vector<conv_choice> list{default_choice(caps, s, element_size)};
   const auto add = [&](conv_choice c) {
     if (supports(c.kernel, s) && std::find(list.begin(), list.end(), c) == list.end()) list.push_back(c);
   };
-  if (fast)
-    for (std::size_t tile : {64, 32, 16}) add({conv_kernel::tiled, tile});
+  if (fast_local_memory(caps))
+    for (std::size_t tile : {64, 32, 16})
+      if (tiled_fits(caps, element_size, tile)) add({conv_kernel::tiled, tile});
   add({conv_kernel::igemm, 0});
   add({conv_kernel::depthwise, 0});
   return list;
@@ -191,9 +211,9 @@ class conv_launcher {
   static constexpr std::size_t channel_granule = memory::panel_width<T>;
 
   /// Builds the kernel for `shape` with `act` and, if `has_bias`, the bias fused in: `choice`,
-  /// or choose_kernel's and default_tile's where none is given. errc::unsupported for double on a
-  /// device without fp64; errc::invalid_argument for a kernel that cannot compute the shape or a
-  /// tile other than 0, 16, 32 and 64.
+  /// or default_choice's where none is given. errc::unsupported for double on a device without
+  /// fp64 or a tile the device cannot run (tiled_fits); errc::invalid_argument for a kernel that
+  /// cannot compute the shape or a tile other than 0, 16, 32 and 64.
   conv_launcher(const runtime::context& ctx, const conv2d_shape& shape, activation act, bool has_bias,
                 std::optional<conv_choice> choice = std::nullopt)
       : context_(ctx), shape_(shape), has_bias_(has_bias) {
@@ -206,7 +226,8 @@ class conv_launcher {
     const auto define = [&](const char* name, std::size_t value) { options += std::string(" -D") + name + "=" + std::to_string(value); };
     define("KH", s.kernel_h), define("KW", s.kernel_w), define("SH", s.stride_h), define("SW", s.stride_w);
     define("DH", s.dilation_h), define("DW", s.dilation_w), define("PADDED", s.padded() ? 1 : 0);
-    config_.kernel = choice ? choice->kernel : choose_kernel(s, !cpu_like);
+    const conv_choice chosen = choice.value_or(default_choice(ctx.caps(), s, sizeof(T)));
+    config_.kernel = chosen.kernel;
     require(supports(config_.kernel, s), std::string("conv: the ") + to_string(config_.kernel) +
                                              " kernel cannot compute this layer (tiled: groups must be 1; depthwise: "
                                              "one channel per group, 3x3 or 5x5, stride 1 or 2, no dilation)");
@@ -217,10 +238,14 @@ class conv_launcher {
       define("ROWS", conv_config::rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
     } else if (config_.kernel == conv_kernel::tiled) {
-      const std::size_t tile = choice ? choice->tile : 0;
-      require(tile == 0 || tile == 16 || tile == 32 || tile == 64,
-              "conv: the tiled kernel's tile must be 16, 32 or 64 (0: chosen by the layer's size), got " + std::to_string(tile));
-      config_.tile = tile != 0 ? tile : default_tile(s, std::max(1u, ctx.caps().compute_units));
+      require(chosen.tile == 0 || chosen.tile == 16 || chosen.tile == 32 || chosen.tile == 64,
+              "conv: the tiled kernel's tile must be 16, 32 or 64 (0: chosen by the layer's size), got " + std::to_string(chosen.tile));
+      const std::size_t largest = largest_tile(ctx.caps(), sizeof(T));
+      config_.tile = chosen.tile != 0 ? chosen.tile : default_tile(s, std::max(1u, ctx.caps().compute_units), largest);
+      if (!tiled_fits(ctx.caps(), sizeof(T), config_.tile))
+        throw error(errc::unsupported, "conv: device '" + ctx.caps().name + "' cannot run the tiled kernel's tile " +
+                                           std::to_string(config_.tile) + ": it needs 256 work-items per group and " +
+                                           std::to_string(16 * (2 * config_.tile + 1) * sizeof(T)) + " bytes of local memory");
       config_.work_group = conv_config::tiled_side * conv_config::tiled_side;
       define("TILE", config_.tile);
       kernel_ = ctx.kernel(source(), "coexec_conv_tiled", options);

@@ -198,7 +198,7 @@ class tuner {
   /// computes a wrong result, and remembers the fastest; a single candidate is not timed.
   template <class T>
   conv_choice tune_conv(const runtime::context& ctx, const conv2d_shape& s) {
-    const std::vector<conv_choice> choices = conv_candidates(ctx.caps(), s);
+    const std::vector<conv_choice> choices = conv_candidates(ctx.caps(), s, sizeof(T));
     conv_choice best = choices.front();
     if (choices.size() > 1) {
       conv_trial<T> problem(ctx, s);

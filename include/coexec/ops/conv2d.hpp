@@ -53,7 +53,7 @@ struct conv2d_options {
   /// Share weights, x and y in fine-grained SVM where the device has it; false takes the
   /// discrete-GPU (staged) path on any device.
   bool shared_memory = true;
-  /// The device kernel; none picks it per device and shape (gpu::choose_kernel). One that cannot
+  /// The device kernel; none picks it per device and shape (gpu::default_choice). One that cannot
   /// compute the shape is errc::invalid_argument.
   std::optional<gpu::conv_kernel> device_kernel = std::nullopt;
   /// Without a device_kernel: picks the kernel by timing the candidates on this layer's shape
@@ -118,7 +118,7 @@ class conv2d {
   bool shared_memory() const noexcept { return shared_; }
   /// The OpenCL kernel chosen for the shape (the one it would have been, where the kernel did not build).
   gpu::conv_kernel device_kernel() const noexcept {
-    return launcher_ ? launcher_->kernel() : options_.device_kernel.value_or(gpu::choose_kernel(shape_, gpu::fast_local_memory(context_.caps())));
+    return launcher_ ? launcher_->kernel() : options_.device_kernel.value_or(gpu::default_choice(context_.caps(), shape_, sizeof(T)).kernel);
   }
   /// The device kernel's launch geometry; a default one where the kernel did not build (run_on_cpu:
   /// every run is CPU-only, so any geometry does).

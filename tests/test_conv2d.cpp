@@ -77,6 +77,12 @@ std::size_t check_layer(const runtime::context& ctx, cpu::thread_pool& pool, con
   return plans.size();
 }
 
+// A randomised test's generator, seeded afresh each run; the test reports the seed (INFO).
+struct seeded_rng {
+  unsigned seed = std::random_device{}();
+  std::mt19937 rng{seed};
+};
+
 template <class T>
 bool device_runs(const runtime::context& ctx) {
   if (std::is_same_v<T, double> && !ctx.caps().fp64) {
@@ -127,17 +133,16 @@ TEST_CASE_TEMPLATE("conv2d matches the double reference on random layers, every 
   auto ctx = test::make_context();
   if (!device_runs<T>(ctx)) return;
   cpu::thread_pool pool(2);
-  const unsigned seed = std::random_device{}();
-  INFO("seed " << seed);
-  std::mt19937 rng(seed);
+  seeded_rng random;
+  INFO("seed " << random.seed);
   const std::size_t layers = std::is_same_v<T, float> ? 100 : 16;
   std::size_t combinations = 0;
   for (std::size_t i = 0; i < layers; ++i) {
-    const std::size_t wi = std::uniform_int_distribution<std::size_t>(0, std::size(windows) - 1)(rng);
+    const std::size_t wi = std::uniform_int_distribution<std::size_t>(0, std::size(windows) - 1)(random.rng);
     const layer_options lo{wi % 2 == 0, all_activations[wi % 3],
                            (i / 2) % 2 == 0 ? sync::completion::mode::svm_counter : sync::completion::mode::event_polling,
                            i % 5 != 4};  // every fifth layer takes the discrete-GPU data path
-    combinations += check_layer<T>(ctx, pool, random_shape(windows[wi], rng), lo, rng);
+    combinations += check_layer<T>(ctx, pool, random_shape(windows[wi], random.rng), lo, random.rng);
   }
   MESSAGE("checked " << combinations << " (layer, plan) combinations");
   CHECK(combinations >= (std::is_same_v<T, float> ? 500u : 80u));
@@ -148,15 +153,14 @@ TEST_CASE_TEMPLATE("each device kernel matches the double reference on the layer
   auto ctx = test::make_context();
   if (!device_runs<T>(ctx)) return;
   cpu::thread_pool pool(2);
-  const unsigned seed = std::random_device{}();
-  INFO("seed " << seed);
-  std::mt19937 rng(seed);
+  seeded_rng random;
+  INFO("seed " << random.seed);
+  std::mt19937& rng = random.rng;
   const std::size_t layers = std::is_same_v<T, float> ? 16 : 4;
   for (gpu::conv_kernel kernel : {gpu::conv_kernel::igemm, gpu::conv_kernel::tiled}) {
     CAPTURE(gpu::to_string(kernel));
     for (std::size_t i = 0; i < layers; ++i) {
-      const std::size_t wi = std::uniform_int_distribution<std::size_t>(0, std::size(windows) - 1)(rng);
-      conv2d_shape s = random_shape(windows[wi], rng);
+      conv2d_shape s = random_shape(windows[std::uniform_int_distribution<std::size_t>(0, std::size(windows) - 1)(rng)], rng);
       if (kernel == gpu::conv_kernel::tiled) s.channels /= s.groups, s.out_channels /= s.groups, s.groups = 1;
       check_layer<T>(ctx, pool, s, {.with_bias = i % 2 == 0, .act = all_activations[i % 3], .shared = i % 4 != 3, .kernel = kernel}, rng);
     }

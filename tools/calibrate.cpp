@@ -432,7 +432,7 @@ void keep_shapes(const std::string& path, std::size_t column, const std::set<std
 template <class Features>
 std::string header() {
   std::string text = "op,side,shape_id";
-  for (const auto name : Features::names) text += "," + std::string(name);
+  for (const auto name : Features::names) text.append(1, ',').append(name);
   return text + ",time_us";
 }
 

@@ -65,10 +65,20 @@ constexpr conv_kernel choose_kernel(const conv2d_shape& s, bool prefer_tiled) no
   return prefer_tiled && supports(conv_kernel::tiled, s) ? conv_kernel::tiled : conv_kernel::igemm;
 }
 
-/// Whether a device runs the tiled kernel's `tile` for `element_size`-byte elements: its 16 x 16
-/// work-group and its two local tiles of 16 steps (the weights' padded by one).
+/// The tiled kernel's work-group is tiled_side x tiled_side work-items (kernels/conv.cl: THREADS_SIDE).
+inline constexpr std::size_t tiled_side = 16;
+/// Reduction steps the tiled kernel stages in local memory at a time (kernels/conv.cl: TILE_K).
+inline constexpr std::size_t tiled_step = 16;
+
+/// Local memory the tiled kernel's `tile` takes: its two staged tiles, the weights' padded by one.
+constexpr std::size_t tiled_local_bytes(std::size_t element_size, std::size_t tile) noexcept {
+  return tiled_step * (2 * tile + 1) * element_size;
+}
+
+/// Whether a device runs the tiled kernel's `tile` for `element_size`-byte elements: its
+/// work-group and its local memory.
 inline bool tiled_fits(const runtime::capabilities& caps, std::size_t element_size, std::size_t tile) noexcept {
-  return caps.max_work_group_size >= 256 && caps.local_mem_size >= 16 * (2 * tile + 1) * element_size;
+  return caps.max_work_group_size >= tiled_side * tiled_side && caps.local_mem_size >= tiled_local_bytes(element_size, tile);
 }
 
 /// The largest tile (64, 32 or 16) tiled_fits on the device; 0 where none does.
@@ -141,8 +151,6 @@ constexpr std::size_t channel_block(const conv2d_shape& s) noexcept {
 /// type, so the planner's features can count the work-groups of any block without a launcher.
 struct conv_config {
   static constexpr std::size_t rows_per_item = 4;  ///< output rows a depthwise work-item slides down
-
-  static constexpr std::size_t tiled_side = 16;  ///< a tiled work-group is tiled_side x tiled_side work-items
 
   conv_kernel kernel = conv_kernel::igemm;  ///< which kernel runs the shape
   std::size_t work_group = 64;  ///< work-items per group
@@ -244,9 +252,10 @@ class conv_launcher {
       config_.tile = chosen.tile != 0 ? chosen.tile : default_tile(s, std::max(1u, ctx.caps().compute_units), largest);
       if (!tiled_fits(ctx.caps(), sizeof(T), config_.tile))
         throw error(errc::unsupported, "conv: device '" + ctx.caps().name + "' cannot run the tiled kernel's tile " +
-                                           std::to_string(config_.tile) + ": it needs 256 work-items per group and " +
-                                           std::to_string(16 * (2 * config_.tile + 1) * sizeof(T)) + " bytes of local memory");
-      config_.work_group = conv_config::tiled_side * conv_config::tiled_side;
+                                           std::to_string(config_.tile) + ": it needs " + std::to_string(tiled_side * tiled_side) +
+                                           " work-items per group and " + std::to_string(tiled_local_bytes(sizeof(T), config_.tile)) +
+                                           " bytes of local memory");
+      config_.work_group = tiled_side * tiled_side;
       define("TILE", config_.tile);
       kernel_ = ctx.kernel(source(), "coexec_conv_tiled", options);
     } else {

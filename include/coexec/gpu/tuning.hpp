@@ -252,6 +252,24 @@ class tuner {
     return best;
   }
 
+  /// `count` values in [-1, 1) from a generator seeded with `seed`: a trial's operands.
+  template <class T>
+  static std::vector<T> random_values(std::size_t count, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<T> dist(T(-1), T(1));
+    std::vector<T> values(count);
+    for (T& v : values) v = dist(rng);
+    return values;
+  }
+
+  /// A device buffer holding `values`, written before it returns.
+  template <class T>
+  static cl::Buffer upload(const runtime::context& ctx, const std::vector<T>& values) {
+    cl::Buffer buffer = make_buffer<T>(ctx, values.size());
+    write_rows(ctx, buffer, 0, values.data(), 1, values.size(), values.size()).wait();
+    return buffer;
+  }
+
   /// Whether `value` is within `terms` float roundings of `reference`, whose terms' absolute
   /// values sum to `magnitude`.
   template <class T>
@@ -263,20 +281,13 @@ class tuner {
   /// double-precision reference.
   template <class T>
   struct gemm_trial {
-    gemm_trial(const runtime::context& ctx, gemm_shape s) : context(ctx), shape(s) {
-      std::mt19937 rng(7);
-      std::uniform_real_distribution<T> dist(T(-1), T(1));
-      x.resize(s.m * s.k);
-      w.resize(s.n * s.k);
-      for (T& v : x) v = dist(rng);
-      for (T& v : w) v = dist(rng);
+    gemm_trial(const runtime::context& ctx, gemm_shape s)
+        : context(ctx), shape(s), x(random_values<T>(s.m * s.k, 7)), w(random_values<T>(s.n * s.k, 8)) {
       std::vector<T> packed(memory::packed_size<T>(s.n, s.k));
       memory::pack_panels(w.data(), s.n, s.k, packed.data());
-      x_dev = make_buffer<T>(ctx, x.size());
-      w_dev = make_buffer<T>(ctx, packed.size());
+      x_dev = upload(ctx, x);
+      w_dev = upload(ctx, packed);
       y_dev = make_buffer<T>(ctx, s.m * s.n);
-      write_rows(ctx, x_dev, 0, x.data(), 1, x.size(), x.size());
-      write_rows(ctx, w_dev, 0, packed.data(), 1, packed.size(), packed.size()).wait();
     }
 
     /// Best of a few runs in seconds; nullopt when `config` fails to build or computes wrongly.
@@ -316,19 +327,9 @@ class tuner {
   /// One conv layer in device buffers, with a sampled double-precision reference.
   template <class T>
   struct conv_trial {
-    conv_trial(const runtime::context& ctx, const conv2d_shape& s) : context(ctx), shape(s) {
-      std::mt19937 rng(7);
-      std::uniform_real_distribution<T> dist(T(-1), T(1));
-      x.resize(s.input_size());
-      w.resize(s.weight_size());
-      for (T& v : x) v = dist(rng);
-      for (T& v : w) v = dist(rng);
-      x_dev = make_buffer<T>(ctx, x.size());
-      w_dev = make_buffer<T>(ctx, w.size());
-      y_dev = make_buffer<T>(ctx, s.output_size());
-      write_rows(ctx, x_dev, 0, x.data(), 1, x.size(), x.size());
-      write_rows(ctx, w_dev, 0, w.data(), 1, w.size(), w.size()).wait();
-    }
+    conv_trial(const runtime::context& ctx, const conv2d_shape& s)
+        : context(ctx), shape(s), x(random_values<T>(s.input_size(), 7)), w(random_values<T>(s.weight_size(), 8)),
+          x_dev(upload(ctx, x)), w_dev(upload(ctx, w)), y_dev(make_buffer<T>(ctx, s.output_size())) {}
 
     /// Best of a few runs of the whole layer in seconds; nullopt when `choice` fails to build or computes wrongly.
     std::optional<double> time(const conv_choice& choice) {

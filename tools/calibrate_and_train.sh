@@ -4,7 +4,8 @@
 # e.g.  tools/calibrate_and_train.sh pocl-16 out/pocl-16
 #       COEXEC_OPS=conv tools/calibrate_and_train.sh nvidia out/nvidia --budget-seconds=900
 # Needs a built coexec-calibrate (COEXEC_CALIBRATE, default build/tools/coexec-calibrate) and
-# python3 with tools/requirements.txt (scikit-learn, numpy; matplotlib for report.py only).
+# python3 with tools/requirements.txt (scikit-learn, numpy; matplotlib for report.py only), or
+# the interpreter named by COEXEC_PYTHON.
 # Calibrates the operators in COEXEC_OPS (default "linear conv"; the options apply to each),
 # then trains on every <op>.csv in <outdir>. Writes to <outdir>: <op>.csv, <op>_totals.csv and
 # <op>_noise.csv (measurements, each the least of --passes passes seconds apart, and every 8th
@@ -31,5 +32,5 @@ done
 existing() { for op in linear conv; do if [ -f "$outdir/$op${1-}.csv" ]; then echo "$outdir/$op${1-}.csv"; fi; done; }
 csvs=$(existing) noise=$(existing _noise)
 # shellcheck disable=SC2086  # one path per word
-python3 "$here/train_predictor.py" $csvs ${noise:+--noise $noise} --model "$outdir/$platform.model" \
+"${COEXEC_PYTHON:-python3}" "$here/train_predictor.py" $csvs ${noise:+--noise $noise} --model "$outdir/$platform.model" \
   --header "$outdir/$name.hpp" --name "$name" --predictions "$outdir/predictions.csv" | tee "$outdir/train.log"

@@ -290,6 +290,12 @@ TEST_CASE("conv2d edge cases") {
          .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 8});
   check({.channels = 16, .height = 30, .width = 30, .out_channels = 16, .kernel_h = 3, .kernel_w = 3,  // dilated depthwise
          .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2, .dilation_h = 2, .dilation_w = 2, .groups = 16});
+  check({.channels = 6, .height = 13, .width = 17, .out_channels = 12, .kernel_h = 3, .kernel_w = 3,  // depthwise, strides 3 x 4,
+         .stride_h = 3, .stride_w = 4, .pad_top = 2, .pad_bottom = 0, .pad_left = 1, .pad_right = 3,  // dilated, asymmetric pad
+         .dilation_h = 2, .dilation_w = 2, .groups = 6},
+        {.with_bias = true, .act = activation::relu6});
+  check({.channels = 3, .height = 260, .width = 250, .out_channels = 3, .kernel_h = 5, .kernel_w = 3,  // depthwise planes larger
+         .stride_h = 2, .pad_top = 2, .pad_bottom = 2, .pad_left = 1, .pad_right = 1, .groups = 3});  // than the CPU's workspace
   check({.channels = 40, .height = 9, .width = 9, .out_channels = 70});  // pointwise, remainder channel block
 }
 

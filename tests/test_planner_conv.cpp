@@ -220,7 +220,8 @@ TEST_CASE("the conv guard moves a co-executed plan measured slower than the fast
     const split_plan first = planner.choose(wide, op);
     REQUIRE(first.split > 0);
     REQUIRE(first.split < op.extent(first.dimension));
-    CHECK(op.run_planned(planner, 2) == split_plan{first.dimension, device_faster ? 0 : op.extent(first.dimension)});
+    // The plan settles (settle_runs, 2), then one run moves it.
+    CHECK(op.run_planned(planner, 3) == split_plan{first.dimension, device_faster ? 0 : op.extent(first.dimension)});
   }
 }
 

@@ -65,6 +65,11 @@ struct correction_options {
   /// hundreds of calls runs slowly at first (on pocl-16 an exploring CPU run of ResNet-50's
   /// classifier at M = 1 took 88 µs against 27 µs warm, and kept the plan on the device).
   int explore_runs = 3;
+  /// Runs of a newly placed co-executed plan at least before it teaches anything, more while they
+  /// get faster: on pocl-2 the first run of a 100 µs layer's new split took 250 µs (a CPU in its
+  /// slow spell after device runs, a kernel not yet launched with its arguments), and the overhead
+  /// it taught kept the plan off co-executing for hundreds of calls.
+  int settle_runs = 2;
 };
 
 /// Runs of one configuration timed until it is warm: at least `min_runs` runs and `min_seconds`

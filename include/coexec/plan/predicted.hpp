@@ -348,6 +348,17 @@ class predicted {
     plan& p = found->second;
     split_plan at{features::dimensions[0], run.split};
     if constexpr (requires { run.dimension; }) at.dimension = run.dimension;
+    // A co-executed split placed or explored teaches nothing until it is warm
+    // (correction_options::settle_runs, explore_runs).
+    if (co_executed(p, at)) {
+      const bool explored = p.exploring && p.exploring->at == at;
+      std::optional<typename plan::exploration>& warming = explored ? p.exploring : p.settling;
+      if (warming && warming->at == at) {
+        if (!warming->runs.done_after(run.total_seconds)) return;
+        if (explored) p.last_exploration_runs = warming->runs.runs();
+        warming.reset();
+      }
+    }
     bool endpoint_moved = false;
     if (co_executed(p, at))
       learn_co_executed(key, p, at, run);
@@ -422,6 +433,8 @@ class predicted {
       warm_up runs;   ///< its runs so far
     };
     std::optional<exploration> exploring{};
+    // A co-executed split just placed, timed like an exploration until it is warm (see observe).
+    std::optional<exploration> settling{};
     int last_exploration_runs = 0;  // runs the last one took (0: none yet); the next one waits in proportion
     // The best co-executed split as of the last plan_split (none where the extents allow none):
     // what a plan on one side explores.
@@ -584,10 +597,12 @@ class predicted {
   }
 
   // A moved plan counts its runs towards exploring afresh, and ends an exploration: a single side
-  // it left was timed just now.
-  static void place(plan& p, split_plan at) noexcept {
+  // it left was timed just now. A co-executed one settles first (see observe).
+  void place(plan& p, split_plan at) const noexcept {
     if (at == p.chosen) return;
     p.chosen = at;
+    p.settling.reset();
+    if (co_executed(p, at)) p.settling = typename plan::exploration{at, warm_up_for(p, at, options_.settle_runs)};
     p.measured_chosen_us = {};
     p.unexplored_runs = p.explorations = 0;
     p.exploring.reset();
@@ -634,7 +649,7 @@ class predicted {
   // measured single side's gives way to that side. Corrected predictions alone can keep it: a
   // multiplier per side and one overhead per shape, learned over several splits, need not fit
   // this split's time.
-  static void guard(plan& p) {
+  void guard(plan& p) const {
     // A side never measured reads infinity, so it is never the faster one.
     const double cpu_only_us = p.measured_cpu_only_us.value(), device_only_us = p.measured_device_only_us.value();
     if (p.measured_chosen_us.sampled() && p.measured_chosen_us.value() > std::min(cpu_only_us, device_only_us))

@@ -256,7 +256,8 @@ class conv_launcher {
     config_.work_group = cpu_like ? cpu_work_group : gpu_work_group;
     define("WG", config_.work_group), define("VW", config_.vector_width);
     if (config_.kernel == conv_kernel::depthwise) {
-      config_.staged = cpu_like && config_.staged_plane(s) * sizeof(T) <= std::min<std::size_t>(ctx.caps().local_mem_size, staged_plane_bytes);
+      const std::size_t local_bytes = std::min<std::size_t>(ctx.caps().local_mem_size, staged_plane_bytes);
+      config_.staged = cpu_like && config_.staged_plane(s) * sizeof(T) <= local_bytes;
       if (config_.staged)
         define("PITCH", config_.staged_pitch(s)), define("PLANE", config_.staged_plane(s));
       else

@@ -206,13 +206,26 @@ void im2col_gemm(thread_pool& pool, const conv_args<T>& args, index_range channe
   });
 }
 
+/// dst[i] = src[i * stride] for i < count; stride 2 (the common strided case) as a constant, so
+/// the compiler vectorises it with shuffles.
+template <class T>
+void strided_copy(T* dst, const T* src, std::size_t stride, std::size_t count) {
+  if (stride == 1)
+    std::copy_n(src, count, dst);
+  else if (stride == 2)
+    for (std::size_t i = 0; i < count; ++i) dst[i] = src[2 * i];
+  else
+    for (std::size_t i = 0; i < count; ++i) dst[i] = src[i * stride];
+}
+
 /// A depthwise plane is computed in blocks of output rows. The input rows under a block are
-/// copied, zero-padded, into stride phases: phase (a, b) holds padded[sh * r + a][sw * m + b].
-/// There, tap (kh, kw) of output pixel (i, j) lies at a fixed distance from index i * width + j
-/// of one phase, so a block is one flat run of vectors per tap, with no edge cases inside rows:
-/// MobileNet's 7- and 14-pixel rows fill vectors as well as its 112-pixel ones (a row at a
-/// time, they were scalar on AVX-512 and ran at 2-4 GFLOP/s against 24). Columns from
-/// out_width to width are computed and dropped.
+/// copied, zero-padded, into stride phases: phase (a, b) holds padded[sh * r + a][sw * m + b],
+/// for the residues a and b some tap reads. There, tap (kh, kw) of output pixel (i, j) lies at
+/// a fixed distance from index i * width + j of one phase, so a block is one flat run of vectors
+/// per tap, with no edge cases inside rows: MobileNet's 7- and 14-pixel rows fill vectors as
+/// well as its 112-pixel ones (a row at a time, they were scalar on AVX-512 and ran at 2-4
+/// GFLOP/s against 24). Columns from out_width to width, and the last chunk's overhang, are
+/// computed and dropped: their reads run into the next phase, or past the last one into zeros.
 template <class T>
 struct depthwise_layout {
   static constexpr std::size_t chunk = 4 * simd<T>::lanes;  ///< outputs accumulated in registers at once
@@ -221,60 +234,67 @@ struct depthwise_layout {
   depthwise_layout(const conv2d_shape& s, std::size_t rows)
       : shape(s),
         width(s.out_width() + (s.kernel_w - 1) * s.dilation_w / s.stride_w),
-        halo((s.kernel_h - 1) * s.dilation_h / s.stride_h) {
-    const std::size_t phases = s.stride_h * s.stride_w, budget = conv_workspace_budget / sizeof(T);
-    const std::size_t fixed = phases * ((halo + 1) * width + chunk) + chunk + padded_row(), per_row = (phases + 1) * width;
+        halo((s.kernel_h - 1) * s.dilation_h / s.stride_h),
+        row_phases(residues(s.kernel_h, s.dilation_h, s.stride_h)),
+        column_phases(residues(s.kernel_w, s.dilation_w, s.stride_w)) {
+    const std::size_t phases = row_phases.size() * column_phases.size(), budget = conv_workspace_budget / sizeof(T);
+    const std::size_t fixed = phases * halo * width + width + 2 * chunk, per_row = (phases + 1) * width;
     block_rows = std::clamp<std::size_t>(budget > fixed ? (budget - fixed) / per_row : 1, 1, rows);
-    // A phase's rows, plus a row and a chunk of zeros that the dropped columns and the last
-    // chunk's overhang read.
-    phase_size = (block_rows + halo + 1) * width + chunk;
-    workspace_size = phases * phase_size + memory::round_up(block_rows * width, chunk) + padded_row();
+    phase_size = (block_rows + halo) * width;
+    workspace_size = phases * phase_size + width + chunk + memory::round_up(block_rows * width, chunk);
     for (std::size_t kh = 0; kh < s.kernel_h; ++kh)
       for (std::size_t kw = 0; kw < s.kernel_w; ++kw) {
         const std::size_t dh = kh * s.dilation_h, dw = kw * s.dilation_w;
-        tap_offset.push_back((dh % s.stride_h * s.stride_w + dw % s.stride_w) * phase_size + dh / s.stride_h * width +
-                             dw / s.stride_w);
+        const std::size_t phase = index_of(row_phases, dh % s.stride_h) * column_phases.size() + index_of(column_phases, dw % s.stride_w);
+        tap_offset.push_back(phase * phase_size + dh / s.stride_h * width + dw / s.stride_w);
       }
   }
+
+  /// Where a block's results go in the workspace: after its phases and their overhang.
+  std::size_t result_offset() const noexcept { return row_phases.size() * column_phases.size() * phase_size + width + chunk; }
 
   /// Fills the phases of output rows `rows` (at most block_rows) from input plane `in`.
   void gather(const T* in, index_range rows, T* const phases) const {
     const conv2d_shape& s = shape;
-    const std::size_t sw = s.stride_w, phase_rows = rows.size() + halo;
-    T* const padded = phases + s.stride_h * sw * phase_size + memory::round_up(block_rows * width, chunk);
-    // Padded-row columns sw * m + b, m < width, hold input column sw * m + b - pad_left: [lo, hi).
-    const std::size_t lo = std::min(sw * width, s.pad_left), hi = std::min(sw * width, s.pad_left + s.width);
-    for (std::size_t a = 0; a < s.stride_h; ++a)
-      for (std::size_t r = 0; r < phase_rows; ++r) {
-        T* const phase = phases + a * sw * phase_size;  // phase (a, 0); phase (a, b) follows b phases later
-        const std::ptrdiff_t ih = std::ptrdiff_t(s.stride_h * (rows.begin + r) + a) - std::ptrdiff_t(s.pad_top);
-        T* const row = sw == 1 ? phase + r * width : padded;
-        if (ih < 0 || ih >= std::ptrdiff_t(s.height)) {
-          std::fill(row, row + sw * width, T(0));
-        } else {
-          std::fill(row, row + lo, T(0));
-          std::copy_n(in + ih * std::ptrdiff_t(s.width) + std::ptrdiff_t(lo) - std::ptrdiff_t(s.pad_left), hi - lo, row + lo);
-          std::fill(row + hi, row + sw * width, T(0));
-        }
-        if (sw == 2) {  // the common strided case, in a loop the compiler vectorises with shuffles
-          T* const even = phase + r * width;
-          T* const odd = even + phase_size;
-          for (std::size_t m = 0; m < width; ++m) even[m] = padded[2 * m], odd[m] = padded[2 * m + 1];
-        } else if (sw > 2) {
-          for (std::size_t b = 0; b < sw; ++b)
-            for (std::size_t m = 0; m < width; ++m) phase[b * phase_size + r * width + m] = padded[sw * m + b];
+    for (std::size_t ai = 0; ai < row_phases.size(); ++ai)
+      for (std::size_t bi = 0; bi < column_phases.size(); ++bi) {
+        T* const phase = phases + (ai * column_phases.size() + bi) * phase_size;
+        const std::size_t b = column_phases[bi];
+        // Columns m whose input column sw * m + b - pad_left is inside the row: [lo, hi).
+        const std::size_t lo = std::min(width, s.pad_left > b ? ceil_div(s.pad_left - b, s.stride_w) : 0);
+        const std::size_t hi = std::max(lo, std::min(width, s.width + s.pad_left > b ? ceil_div(s.width + s.pad_left - b, s.stride_w) : 0));
+        for (std::size_t r = 0; r < rows.size() + halo; ++r) {
+          T* const row = phase + r * width;
+          const std::ptrdiff_t ih = std::ptrdiff_t(s.stride_h * (rows.begin + r) + row_phases[ai]) - std::ptrdiff_t(s.pad_top);
+          const bool inside = ih >= 0 && ih < std::ptrdiff_t(s.height) && hi > lo;
+          std::fill(row, row + (inside ? lo : width), T(0));
+          if (!inside) continue;
+          strided_copy(row + lo, in + ih * std::ptrdiff_t(s.width) + std::ptrdiff_t(s.stride_w * lo + b - s.pad_left), s.stride_w, hi - lo);
+          std::fill(row + hi, row + width, T(0));
         }
       }
-    for (std::size_t p = 0; p < s.stride_h * sw; ++p)
-      std::fill(phases + p * phase_size + phase_rows * width, phases + (p + 1) * phase_size, T(0));
+    T* const overhang = phases + row_phases.size() * column_phases.size() * phase_size;
+    std::fill(overhang, overhang + width + chunk, T(0));
   }
 
   conv2d_shape shape;
   std::size_t width, halo, block_rows = 1, phase_size = 0, workspace_size = 0;
+  /// @{
+  std::vector<std::size_t> row_phases, column_phases;  ///< the residues (k * dilation) % stride some tap reads, ascending
+  /// @}
   std::vector<std::size_t> tap_offset;  ///< per tap (kh, kw): where its inputs start in the phases
 
  private:
-  std::size_t padded_row() const noexcept { return shape.stride_w > 1 ? shape.stride_w * width : 0; }
+  static std::vector<std::size_t> residues(std::size_t kernel, std::size_t dilation, std::size_t stride) {
+    std::vector<std::size_t> found;
+    for (std::size_t k = 0; k < kernel; ++k) found.push_back(k * dilation % stride);
+    std::sort(found.begin(), found.end());
+    found.erase(std::unique(found.begin(), found.end()), found.end());
+    return found;
+  }
+  static std::size_t index_of(const std::vector<std::size_t>& sorted, std::size_t value) {
+    return std::size_t(std::lower_bound(sorted.begin(), sorted.end(), value) - sorted.begin());
+  }
 };
 
 /// One output channel plane, rows [rows.begin, rows.end), where the channel reads one input
@@ -285,7 +305,7 @@ void depthwise_plane(const depthwise_layout<T>& layout, const T* in, const T* w,
   constexpr std::size_t vectors = depthwise_layout<T>::chunk / S::lanes;
   const std::size_t taps = layout.tap_offset.size(), ow_count = layout.shape.out_width();
   T* const phases = conv_workspace<T>(layout.workspace_size * sizeof(T));
-  T* const result = phases + layout.shape.stride_h * layout.shape.stride_w * layout.phase_size;
+  T* const result = phases + layout.result_offset();
   for (std::size_t first = rows.begin; first < rows.end; first += layout.block_rows) {
     const index_range block{first, std::min(rows.end, first + layout.block_rows)};
     layout.gather(in, block, phases);

@@ -159,7 +159,7 @@ struct conv_config {
   /// Depthwise on CPU devices: a work-group per channel plane, staged in local memory.
   bool staged = false;
 
-  /// Elements of a staged input row: its taps' span and a vector's overhang.
+  /// Elements of a staged input row: its taps' span and a vector's overhang (as kernels/conv.cl computes it).
   std::size_t staged_pitch(const conv2d_shape& s) const noexcept {
     return memory::round_up(s.out_width(), vector_width) * s.stride_w + (s.kernel_w - 1) * s.dilation_w +
            vector_width * s.stride_w;
@@ -258,8 +258,8 @@ class conv_launcher {
     if (config_.kernel == conv_kernel::depthwise) {
       const std::size_t local_bytes = std::min<std::size_t>(ctx.caps().local_mem_size, staged_plane_bytes);
       config_.staged = cpu_like && config_.staged_plane(s) * sizeof(T) <= local_bytes;
-      if (config_.staged)
-        define("PITCH", config_.staged_pitch(s)), define("PLANE", config_.staged_plane(s));
+      if (config_.staged)  // a size per device, not per layer: one program serves every plane of the window
+        define("PLANE", local_bytes / sizeof(T));
       else
         define("ROWS", conv_config::rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);

@@ -18,8 +18,8 @@ inline const std::string& conv() {
 //   VW                               output columns per work-item: one vector (2, 4, 8 or 16)
 //   OB                               conv_igemm: output channels per work-item
 //   ROWS                             conv_depthwise: output rows per work-item
-//   PITCH, PLANE                     conv_depthwise staged (instead of ROWS): the local row pitch
-//                                    and elements of the channel plane a work-group stages
+//   PLANE                            conv_depthwise staged (instead of ROWS): the local memory, in
+//                                    elements, a work-group stages its channel plane in
 //   TILE                             conv_tiled: output channels and pixels per work-group
 // The window is compile-time, so its loops unroll and unpadded layers drop every bounds check;
 // tensor sizes are arguments, so layers of one window share a program (the context caches it).
@@ -201,7 +201,7 @@ void coexec_conv_igemm(COEXEC_CONV_ARGS) {
 #elif defined(PLANE)
 
 // Depthwise for CPU devices, on planes that fit local memory: a work-group per (image, channel)
-// stages the input rows under its output rows in local memory, zero-padded, PITCH to a row
+// stages the input rows under its output rows in local memory, zero-padded, `pitch` to a row
 // (the row's taps and a vector's overhang), so every tap is a plain vector load with no edge
 // case; its work-items then take output rows in turn, VW outputs at a time. The row kernel below
 // checks each vector against the edges, and on narrow rows (MobileNet's 7 and 14) every vector is
@@ -213,18 +213,19 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
   const uint n = get_global_id(1) / o_count, ob = get_global_id(1) - n * o_count, lid = get_local_id(0);
   __global const T* in = x + x_offset + (n * C + (o_begin + ob) / OG) * (H * W);
   const uint in_rows = (oh_count - 1) * SH + (KH - 1) * DH + 1;
+  const uint pitch = (OW + VW - 1) / VW * VW * SW + (KW - 1) * DW + VW * SW;  // as conv_config::staged_pitch
   const int ih0 = (int)(oh_begin * SH) - (int)PT;
   for (uint r = lid; r < in_rows; r += WG) {
     const int ih = ih0 + (int)r;
-    __local T* row = plane + r * PITCH;
+    __local T* row = plane + r * pitch;
     if (ih < 0 || ih >= (int)H) {
-      for (uint c = 0; c < PITCH; ++c) row[c] = (T)0;
+      for (uint c = 0; c < pitch; ++c) row[c] = (T)0;
     } else {  // staged column c holds input column c - PL
-      const uint end = min((uint)PITCH, PL + W);
+      const uint end = min(pitch, PL + W);
       for (uint c = 0; c < PL; ++c) row[c] = (T)0;
       __global const T* src = in + ih * (int)W - (int)PL;
       for (uint c = PL; c < end; ++c) row[c] = src[c];
-      for (uint c = end; c < PITCH; ++c) row[c] = (T)0;
+      for (uint c = end; c < pitch; ++c) row[c] = (T)0;
     }
   }
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -237,7 +238,7 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
       convT acc = (convT)0;
 #pragma unroll
       for (uint kh = 0; kh < KH; ++kh) {
-        __local const T* src = plane + (r * SH + kh * DH) * PITCH + ow0 * SW;
+        __local const T* src = plane + (r * SH + kh * DH) * pitch + ow0 * SW;
 #pragma unroll
         for (uint kw = 0; kw < KW; ++kw) acc = fma((convT)tap[kh * KW + kw], CONV_LOAD(src + kw * DW), acc);
       }
@@ -314,9 +315,9 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
 // Implicit GEMM for GPUs with fast local memory, one group (groups == 1): per image,
 // y[o][p] = sum_k W[o][k] * cols[k][p] over the block's pixels p (its output rows, flattened)
 // and k = (c, kh, kw), cols gathered from x as it is staged. A 16 x 16 work-group computes a
-// TILE x TILE tile; per TILE_K step it stages the weights' TILE x TILE_K block (rows of W are
 )coexec_cl",
-      R"coexec_cl(// contiguous in k) and the gathered TILE_K x TILE block of cols in local memory, then each
+      R"coexec_cl(// TILE x TILE tile; per TILE_K step it stages the weights' TILE x TILE_K block (rows of W are
+// contiguous in k) and the gathered TILE_K x TILE block of cols in local memory, then each
 // work-item accumulates MICRO x MICRO outputs in registers: channels to + i * 16 (a warp reads
 // one: a broadcast) and pixels tp + j * 16 (neighbouring work-items, neighbouring pixels: the
 // gathers and stores are coalesced). The next step's operands are loaded into registers while

@@ -156,18 +156,6 @@ struct conv_config {
   std::size_t work_group = 64;  ///< work-items per group
   std::size_t vector_width = 4;  ///< adjacent outputs of a row one work-item computes (igemm, depthwise)
   std::size_t tile = 0;  ///< output channels and pixels of a tiled work-group's tile (tiled only)
-  /// Depthwise on CPU devices: a work-group per channel plane, staged in local memory.
-  bool staged = false;
-
-  /// Elements of a staged input row: its taps' span and a vector's overhang (as kernels/conv.cl computes it).
-  std::size_t staged_pitch(const conv2d_shape& s) const noexcept {
-    return memory::round_up(s.out_width(), vector_width) * s.stride_w + (s.kernel_w - 1) * s.dilation_w +
-           vector_width * s.stride_w;
-  }
-  /// Elements a staged work-group keeps in local memory: the input rows under every output row.
-  std::size_t staged_plane(const conv2d_shape& s) const noexcept {
-    return staged_pitch(s) * ((s.out_height() - 1) * s.stride_h + (s.kernel_h - 1) * s.dilation_h + 1);
-  }
 
   /// 1x1 at stride 1 without padding: the kernel walks the block's pixels as one row.
   static constexpr bool flat(const conv2d_shape& s) noexcept {
@@ -185,7 +173,6 @@ struct conv_config {
     }
     const auto vectors = [&](std::size_t width) { return cpu::detail::ceil_div(width, vector_width); };
     const bool depthwise = kernel == conv_kernel::depthwise;
-    if (depthwise && staged) return {work_group, s.batch * channels, 1};
     const std::size_t items = depthwise    ? cpu::detail::ceil_div(rows, rows_per_item) * vectors(s.out_width())
                               : flat(s)    ? vectors(rows * s.out_width())
                                            : rows * vectors(s.out_width());
@@ -256,12 +243,7 @@ class conv_launcher {
     config_.work_group = cpu_like ? cpu_work_group : gpu_work_group;
     define("WG", config_.work_group), define("VW", config_.vector_width);
     if (config_.kernel == conv_kernel::depthwise) {
-      const std::size_t local_bytes = std::min<std::size_t>(ctx.caps().local_mem_size, staged_plane_bytes);
-      config_.staged = cpu_like && config_.staged_plane(s) * sizeof(T) <= local_bytes;
-      if (config_.staged)  // a size per device, not per layer: one program serves every plane of the window
-        define("PLANE", local_bytes / sizeof(T));
-      else
-        define("ROWS", conv_config::rows_per_item);
+      define("ROWS", conv_config::rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
     } else if (config_.kernel == conv_kernel::tiled) {
       require(chosen.tile == 0 || chosen.tile == 16 || chosen.tile == 32 || chosen.tile == 64,
@@ -337,8 +319,6 @@ class conv_launcher {
   // the usual 64-wide groups.
   static constexpr std::size_t cpu_work_group = 4;
   static constexpr std::size_t gpu_work_group = 64;
-  // A staged depthwise plane stays in a CPU core's L2 beside the output rows it feeds.
-  static constexpr std::size_t staged_plane_bytes = 128 * 1024;
 
   /// Outputs per work-item along a row: on CPU-like devices one SIMD register (the device's
   /// native vector width for T, 8 floats on AVX2, 16 on AVX-512: wider spills the OB

@@ -90,12 +90,13 @@ struct conv_args {
 
 namespace detail {
 
-/// Bytes of im2col panels one work item gathers: small enough to stay in L2 next to the
-/// weights, yet at least one panel of the deepest patch.
+/// Bytes of im2col panels one work item gathers (or of a depthwise block's phases and results):
+/// small enough to stay in L2 next to the weights, yet at least one panel of the deepest patch.
 inline constexpr std::size_t conv_workspace_budget = 256 * 1024;
 
-/// This thread's im2col workspace of at least `bytes`: allocated on first use and regrown only
-/// for a deeper patch than any before, so steady-state runs allocate nothing.
+/// This thread's workspace (im2col panels, depthwise phases) of at least `bytes`: allocated on
+/// first use and regrown only for a larger need than any before, so steady-state runs allocate
+/// nothing.
 template <class T>
 T* conv_workspace(std::size_t bytes) {
   struct release {
@@ -237,11 +238,11 @@ struct depthwise_layout {
         halo((s.kernel_h - 1) * s.dilation_h / s.stride_h),
         row_phases(residues(s.kernel_h, s.dilation_h, s.stride_h)),
         column_phases(residues(s.kernel_w, s.dilation_w, s.stride_w)) {
-    const std::size_t phases = row_phases.size() * column_phases.size(), budget = conv_workspace_budget / sizeof(T);
+    const std::size_t phases = phase_count(), budget = conv_workspace_budget / sizeof(T);
     const std::size_t fixed = phases * halo * width + width + 2 * chunk, per_row = (phases + 1) * width;
     block_rows = std::clamp<std::size_t>(budget > fixed ? (budget - fixed) / per_row : 1, 1, rows);
     phase_size = (block_rows + halo) * width;
-    workspace_size = phases * phase_size + width + chunk + memory::round_up(block_rows * width, chunk);
+    workspace_size = result_offset() + memory::round_up(block_rows * width, chunk);
     for (std::size_t kh = 0; kh < s.kernel_h; ++kh)
       for (std::size_t kw = 0; kw < s.kernel_w; ++kw) {
         const std::size_t dh = kh * s.dilation_h, dw = kw * s.dilation_w;
@@ -250,8 +251,9 @@ struct depthwise_layout {
       }
   }
 
+  std::size_t phase_count() const noexcept { return row_phases.size() * column_phases.size(); }  ///< phases a block fills
   /// Where a block's results go in the workspace: after its phases and their overhang.
-  std::size_t result_offset() const noexcept { return row_phases.size() * column_phases.size() * phase_size + width + chunk; }
+  std::size_t result_offset() const noexcept { return phase_count() * phase_size + width + chunk; }
 
   /// Fills the phases of output rows `rows` (at most block_rows) from input plane `in`.
   void gather(const T* in, index_range rows, T* const phases) const {
@@ -273,8 +275,7 @@ struct depthwise_layout {
           std::fill(row + hi, row + width, T(0));
         }
       }
-    T* const overhang = phases + row_phases.size() * column_phases.size() * phase_size;
-    std::fill(overhang, overhang + width + chunk, T(0));
+    std::fill(phases + phase_count() * phase_size, phases + result_offset(), T(0));  // the overhang
   }
 
   conv2d_shape shape;

@@ -156,6 +156,31 @@ struct conv_config {
   std::size_t work_group = 64;  ///< work-items per group
   std::size_t vector_width = 4;  ///< adjacent outputs of a row one work-item computes (igemm, depthwise)
   std::size_t tile = 0;  ///< output channels and pixels of a tiled work-group's tile (tiled only)
+  /// Depthwise on CPU devices: one-item work-groups that stage channel planes in local memory.
+  bool staged = false;
+  std::size_t compute_units = 1;  ///< the device's: how many staged groups keep it busy
+
+  /// Channel planes a staged group takes, while that leaves 4 groups per compute unit: PoCL
+  /// spends about 250 ns launching a group, more than a 7x7 plane's taps take.
+  static constexpr std::size_t staged_planes = 8;
+  /// Staged groups per image for a block of `channels`; each takes ceil(channels / groups).
+  std::size_t staged_groups(std::size_t channels) const noexcept {
+    const std::size_t groups = std::min(channels, std::max(cpu::detail::ceil_div(channels, staged_planes), 4 * compute_units));
+    return cpu::detail::ceil_div(channels, cpu::detail::ceil_div(channels, groups));
+  }
+
+  /// Elements of a staged input row: its taps' span and a vector's overhang (as kernels/conv.cl computes it).
+  std::size_t staged_pitch(const conv2d_shape& s) const noexcept {
+    return memory::round_up(s.out_width(), vector_width) * s.stride_w + (s.kernel_w - 1) * s.dilation_w +
+           vector_width * s.stride_w;
+  }
+  /// Whether a staged plane, the input rows under every output row, fits `elements`; checked
+  /// before multiplying, so that a huge layer never wraps around into a small plane.
+  bool staged_fits(const conv2d_shape& s, std::size_t elements) const noexcept {
+    if (s.out_width() > elements || s.out_height() > elements) return false;
+    const std::size_t rows = (s.out_height() - 1) * s.stride_h + (s.kernel_h - 1) * s.dilation_h + 1;
+    return rows <= elements && staged_pitch(s) <= elements / rows;
+  }
 
   /// 1x1 at stride 1 without padding: the kernel walks the block's pixels as one row.
   static constexpr bool flat(const conv2d_shape& s) noexcept {
@@ -173,6 +198,7 @@ struct conv_config {
     }
     const auto vectors = [&](std::size_t width) { return cpu::detail::ceil_div(width, vector_width); };
     const bool depthwise = kernel == conv_kernel::depthwise;
+    if (depthwise && staged) return {1, staged_groups(channels), s.batch};
     const std::size_t items = depthwise    ? cpu::detail::ceil_div(rows, rows_per_item) * vectors(s.out_width())
                               : flat(s)    ? vectors(rows * s.out_width())
                                            : rows * vectors(s.out_width());
@@ -240,10 +266,17 @@ class conv_launcher {
                                              " kernel cannot compute this layer (tiled: groups must be 1; depthwise: "
                                              "one channel per group, 3x3 or 5x5, stride 1 or 2, no dilation)");
     config_.vector_width = choose_vector_width(ctx, s);
-    config_.work_group = cpu_like ? cpu_work_group : gpu_work_group;
+    // Staged planes are sized per device, not per layer: one program serves every plane of a window.
+    const std::size_t local_elements = std::min<std::size_t>(ctx.caps().local_mem_size, staged_plane_bytes) / sizeof(T);
+    config_.staged = cpu_like && config_.kernel == conv_kernel::depthwise && config_.staged_fits(s, local_elements);
+    config_.work_group = config_.staged ? 1 : cpu_like ? cpu_work_group : gpu_work_group;
+    config_.compute_units = std::max(1u, ctx.caps().compute_units);
     define("WG", config_.work_group), define("VW", config_.vector_width);
     if (config_.kernel == conv_kernel::depthwise) {
-      define("ROWS", conv_config::rows_per_item);
+      if (config_.staged)
+        define("PLANE", local_elements);
+      else
+        define("ROWS", conv_config::rows_per_item);
       kernel_ = ctx.kernel(source(), "coexec_conv_depthwise", options);
     } else if (config_.kernel == conv_kernel::tiled) {
       require(chosen.tile == 0 || chosen.tile == 16 || chosen.tile == 32 || chosen.tile == 64,
@@ -319,6 +352,8 @@ class conv_launcher {
   // the usual 64-wide groups.
   static constexpr std::size_t cpu_work_group = 4;
   static constexpr std::size_t gpu_work_group = 64;
+  // A staged depthwise plane stays in a CPU core's L2 beside the output rows it feeds.
+  static constexpr std::size_t staged_plane_bytes = 128 * 1024;
 
   /// Outputs per work-item along a row: on CPU-like devices one SIMD register (the device's
   /// native vector width for T, 8 floats on AVX2, 16 on AVX-512: wider spills the OB

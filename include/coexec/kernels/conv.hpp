@@ -18,6 +18,8 @@ inline const std::string& conv() {
 //   VW                               output columns per work-item: one vector (2, 4, 8 or 16)
 //   OB                               conv_igemm: output channels per work-item
 //   ROWS                             conv_depthwise: output rows per work-item
+//   PLANE                            conv_depthwise staged (instead of ROWS, with WG 1): the local
+//                                    memory, in elements, a work-group stages its channel plane in
 //   TILE                             conv_tiled: output channels and pixels per work-group
 // The window is compile-time, so its loops unroll and unpadded layers drop every bounds check;
 // tensor sizes are arguments, so layers of one window share a program (the context caches it).
@@ -196,6 +198,58 @@ void coexec_conv_igemm(COEXEC_CONV_ARGS) {
   coexec_signal_done(sync, epoch);
 }
 
+#elif defined(PLANE)
+
+// Depthwise for CPU devices, on planes that fit local memory: a one-item work-group takes a run
+// of channel planes of one image (dimension 1 over runs, 2 over images), and for each copies the
+// input rows under its output rows to local memory, zero-padded, `pitch` to a row (the row's taps
+// and a vector's overhang), so every tap is a plain vector load with no edge case, then computes
+// the plane VW outputs at a time. The row kernel below checks each vector against the edges, and
+// on narrow rows (MobileNet's 7 and 14) every vector is an edge: PoCL ran them at 2-12 GFLOP/s.
+// One item needs no barrier: with one, PoCL 3.1's work-item loops asserted on CI's fuzzer
+// (WorkitemLoops.cc, GetContextArray).
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))  // WG is 1
+void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
+  coexec_pass_gate(gate, gate_value);
+  __local T plane[PLANE];
+  const uint n = get_global_id(2), run = (o_count + get_num_groups(1) - 1) / get_num_groups(1);
+  const uint in_rows = (oh_count - 1) * SH + (KH - 1) * DH + 1;
+  const uint pitch = (OW + VW - 1) / VW * VW * SW + (KW - 1) * DW + VW * SW;  // as conv_config::staged_pitch
+  const int ih0 = (int)(oh_begin * SH) - (int)PT;
+  const uint ob_end = min(o_count, (uint)(get_group_id(1) + 1) * run);
+  for (uint ob = (uint)get_group_id(1) * run; ob < ob_end; ++ob) {
+    __global const T* in = x + x_offset + (n * C + (o_begin + ob) / OG) * (H * W);
+    for (uint r = 0; r < in_rows; ++r) {
+      const int ih = ih0 + (int)r;
+      __local T* row = plane + r * pitch;
+      // Staged column c holds input column c - PL: zeros, the input row in vectors, zeros.
+      const uint begin = ih < 0 || ih >= (int)H ? pitch : min(pitch, PL), end = max(begin, min(pitch, PL + W));
+      for (uint c = 0; c < begin; ++c) row[c] = (T)0;
+      __global const T* src = in + ih * (int)W - (int)PL;
+      uint c = begin;
+      for (; c + VW <= end; c += VW) CONV_VSTORE(CONV_VLOAD(0, src + c), 0, row + c);
+      for (; c < end; ++c) row[c] = src[c];
+      for (; c < pitch; ++c) row[c] = (T)0;
+    }
+    T tap[KH * KW];
+#pragma unroll
+    for (uint t = 0; t < KH * KW; ++t) tap[t] = w[w_offset + ob * (KH * KW) + t];
+    __global T* out = y + y_offset + n * y_batch_stride + ob * y_channel_stride;
+    for (uint r = 0; r < oh_count; ++r)
+      for (uint ow0 = 0; ow0 < OW; ow0 += VW) {
+        convT acc = (convT)0;
+#pragma unroll
+        for (uint kh = 0; kh < KH; ++kh) {
+          __local const T* src = plane + (r * SH + kh * DH) * pitch + ow0 * SW;
+#pragma unroll
+          for (uint kw = 0; kw < KW; ++kw) acc = fma((convT)tap[kh * KW + kw], CONV_LOAD(src + kw * DW), acc);
+        }
+        coexec_conv_store(acc, out + r * OW + ow0, bias + bias_offset, ob, OW - ow0);
+      }
+  }
+  coexec_signal_done(sync, epoch);
+}
+
 #elif defined(ROWS)
 
 // Depthwise (one input channel per output channel, unit dilation): a work-item computes VW
@@ -254,7 +308,8 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
     __global T* out = y + y_offset + n * y_batch_stride + ob * y_channel_stride + ow0;
 #pragma unroll
     for (uint r = 0; r < ROWS; ++r)
-      if (row0 + r < oh_count) coexec_conv_store(acc[r], out + (row0 + r) * OW, bias + bias_offset, ob, OW - ow0);
+)coexec_cl",
+      R"coexec_cl(      if (row0 + r < oh_count) coexec_conv_store(acc[r], out + (row0 + r) * OW, bias + bias_offset, ob, OW - ow0);
   }
   coexec_signal_done(sync, epoch);
 }
@@ -300,8 +355,7 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
 __kernel __attribute__((reqd_work_group_size(THREADS_SIDE, THREADS_SIDE, 1)))
 void coexec_conv_tiled(COEXEC_CONV_ARGS) {
   coexec_pass_gate(gate, gate_value);
-)coexec_cl",
-      R"coexec_cl(  __local T w_tile[TILE_K][TILE + 1];  // padded: neighbouring work-items store neighbouring k
+  __local T w_tile[TILE_K][TILE + 1];  // padded: neighbouring work-items store neighbouring k
   __local T x_tile[TILE_K][TILE];
   const uint tp = get_local_id(0), to = get_local_id(1), id = to * THREADS_SIDE + tp;
   const uint p0 = get_group_id(0) * TILE, o0 = get_group_id(1) * TILE, n = get_group_id(2);

@@ -14,6 +14,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 quickstart_build=${COEXEC_BUILD_DIR:-$root/build/quickstart}
 suppressions=$root/scripts/sanitizers
 jobs=$(nproc)
+# LeakSanitizer, for the asan and fuzz steps. intercept_tls_get_addr=0: up to GCC 13 and LLVM 16
+# the runtime's __tls_get_addr interceptor takes a dynamic TLS block whose address happens to sit
+# 16 bytes into a page for a pre-2.25 glibc's block and reads a bogus range from the words before
+# it; the exit-time leak check then crashes scanning it ("Tracer caught signal 11", after a clean
+# run). PoCL loads a module per kernel program, so such blocks come and go at random.
+lsan_options="suppressions=$suppressions/lsan.supp:print_suppressions=0:intercept_tls_get_addr=0"
 
 install_missing() {
   local missing=() p
@@ -47,7 +53,7 @@ case "$step" in
     sanitizer_build "$root/build/ci-asan" "-fsanitize=address,undefined -fno-sanitize-recover=all"
     export ASAN_OPTIONS="abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-    export LSAN_OPTIONS="suppressions=$suppressions/lsan.supp:print_suppressions=0"
+    export LSAN_OPTIONS=$lsan_options
     # Left out: packaging (rebuilds consumers, no coexec code runs sanitized), soak (its own
     # step), docs and the two script checks below (no C++ of ours runs in them).
     ctest --test-dir "$root/build/ci-asan" --no-tests=error --output-on-failure -j "$jobs" --timeout 900 \
@@ -83,24 +89,10 @@ case "$step" in
       -DCMAKE_CXX_FLAGS=-O1 -DCOEXEC_BUILD_FUZZ=ON -DCOEXEC_BUILD_TESTS=OFF -DCOEXEC_BUILD_BENCH=OFF \
       -DCOEXEC_BUILD_EXAMPLES=OFF
     cmake --build "$dir" --target fuzz_model_file fuzz_shapes
-    export LSAN_OPTIONS="suppressions=$suppressions/lsan.supp:print_suppressions=0"
+    export LSAN_OPTIONS=$lsan_options
     for target in fuzz_model_file fuzz_shapes; do
       mkdir -p "$dir/corpus/$target"
-      for attempt in 1 2; do
-        status=0
-        "$dir/$target" -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 "$dir/corpus/$target" \
-          > "$dir/$target.log" 2>&1 || status=$?
-        cat "$dir/$target.log"
-        ((status != 0)) || break
-        # LeakSanitizer's exit-time tracer sometimes crashes itself after a clean run ("Tracer
-        # caught signal 11", a sanitizer-runtime flake: google/sanitizers#1353). That, and
-        # nothing else, earns the target one more run.
-        if ((attempt == 2)) || ! grep -q '^Tracer caught signal' "$dir/$target.log" ||
-          grep -q 'ERROR: \(AddressSanitizer\|UndefinedBehaviorSanitizer\|libFuzzer\|LeakSanitizer: detected\)' "$dir/$target.log"; then
-          exit "$status"
-        fi
-        echo "LeakSanitizer's tracer crashed at exit (sanitizer flake, no finding): running $target again"
-      done
+      "$dir/$target" -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 "$dir/corpus/$target"
     done
     ;;
   *)

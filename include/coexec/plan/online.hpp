@@ -149,8 +149,17 @@ class side_correction {
  public:
   double factor() const noexcept { return ratio_.value(); }  ///< multiply the model's prediction by this
 
-  /// measured / predicted of one run.
-  void exact(double ratio, const correction_options& options) noexcept { ratio_.add(ratio, options.weight); }
+  /// measured / predicted of one run. The average takes the median of the last three runs'
+  /// ratios (the lesser of the first two: timing noise only adds time), so one preempted run (on
+  /// pocl-2 a device part took 5.5x its time, once in hundreds) cannot push a plan off the
+  /// device, which it would then time only by an upper bound or an exploration; a real change
+  /// shows in two runs of three.
+  void exact(double ratio, const correction_options& options) noexcept {
+    recent_[runs_++ % recent_.size()] = ratio;
+    const auto [a, b, c] = recent_;
+    const double typical = runs_ == 1 ? a : runs_ == 2 ? std::min(a, b) : std::max(std::min(a, b), std::min(std::max(a, b), c));
+    ratio_.add(typical, options.weight);
+  }
 
   /// The run's time is at most `ratio` times the prediction.
   void upper_bound(double ratio, const correction_options& options) noexcept {
@@ -159,6 +168,8 @@ class side_correction {
 
  private:
   running_average ratio_{1};
+  std::array<double, 3> recent_{};  // the last exact ratios, oldest overwritten
+  std::size_t runs_ = 0;            // exact ratios so far
 };
 
 /// Both sides' corrections of one shape, what co-executing it costs beyond them, and what its

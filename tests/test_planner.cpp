@@ -403,9 +403,9 @@ TEST_CASE("a new co-executed plan settles before it teaches anything: a cold fir
 TEST_CASE("one slow run does not move a co-executed plan off co-executing") {
   // On pocl-2 one co-executed run in hundreds of MobileNetV2's b15 project layer had its device
   // part take 5.5x its time. Taken at face value, it nearly quintupled the device's correction
-  // and the plan went to the CPU alone, where only explorations time the device again; counted
-  // as at most 2x, it still moved the plan to a split where the device, finishing first, is
-  // known only by an upper bound, so the inflated correction stayed.
+  // and the plan went to the CPU alone, where only explorations time the device again. Even a
+  // smaller rise moves the plan to a split where the device finishes first and is known only by
+  // an upper bound, so the inflated correction would stay.
   analytic_op op{bert_ffn, device_faster, 16, small_overhead_us};
   analytic_planner planner(device_faster);
   REQUIRE(planner.choose(bert_ffn, op) == op.best_split());

@@ -149,16 +149,13 @@ class side_correction {
  public:
   double factor() const noexcept { return ratio_.value(); }  ///< multiply the model's prediction by this
 
-  /// measured / predicted of one run. The average takes the median of the last three runs'
-  /// ratios (the lesser of the first two: timing noise only adds time), so one preempted run (on
-  /// pocl-2 a device part took 5.5x its time, once in hundreds) cannot push a plan off the
-  /// device, which it would then time only by an upper bound or an exploration; a real change
-  /// shows in two runs of three.
+  /// measured / predicted of one run. The average takes the lesser of this run's ratio and the
+  /// last one's: timing noise only adds time, so one preempted run (on pocl-2 a device part took
+  /// 5.5x its time, once in hundreds) cannot push a plan off the device, which it would then time
+  /// only by an upper bound or an exploration, while a real slowdown shows from its second run.
   void exact(double ratio, const correction_options& options) noexcept {
-    recent_[runs_++ % recent_.size()] = ratio;
-    const auto [a, b, c] = recent_;
-    const double typical = runs_ == 1 ? a : runs_ == 2 ? std::min(a, b) : std::max(std::min(a, b), std::min(std::max(a, b), c));
-    ratio_.add(typical, options.weight);
+    ratio_.add(ratio_.sampled() ? std::min(ratio, last_ratio_) : ratio, options.weight);
+    last_ratio_ = ratio;
   }
 
   /// The run's time is at most `ratio` times the prediction.
@@ -168,8 +165,7 @@ class side_correction {
 
  private:
   running_average ratio_{1};
-  std::array<double, 3> recent_{};  // the last exact ratios, oldest overwritten
-  std::size_t runs_ = 0;            // exact ratios so far
+  double last_ratio_ = 0;  // the last exact run's
 };
 
 /// Both sides' corrections of one shape, what co-executing it costs beyond them, and what its

@@ -10,9 +10,11 @@
 // such run therefore also lowers the factor by a step, shifting work onto the device until it
 // finishes last and is measured.
 //
-// A co-executed run also takes longer than its slower side: synchronisation, the host's wait,
-// memory bandwidth the sides share. What the sides' corrections do not show of it is learned per
-// shape as an additive overhead, which only co-executed plans pay.
+// A co-executed run also takes longer than its slower side: the host's enqueue of the device
+// part delays the CPU part (learned per shape from every run as the dispatch, and added to the
+// CPU side), and synchronisation, the host's wait and memory bandwidth the sides share cost
+// time. What neither the sides' corrections nor the dispatch show of it is learned per shape as
+// an additive overhead, which only co-executed plans pay.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -177,23 +179,29 @@ struct shape_correction {
   /// What a co-executed run takes beyond its slower side, in microseconds: synchronisation, the
   /// host's wait, the sides slowing each other down where their corrections do not show it.
   running_average overhead_us;
+  /// The host's enqueue of the device part, in microseconds, measured by every run that has one:
+  /// the CPU part starts after it, so a co-executed split takes max(dispatch + CPU, device), and
+  /// the balance moves towards the device rather than co-executing paying it as an overhead.
+  running_average dispatch_us;
   /// @{
-  double planned_cpu = 1, planned_gpu = 1, planned_overhead_us = 0;  ///< what the current plan was made with
+  double planned_cpu = 1, planned_gpu = 1, planned_overhead_us = 0, planned_dispatch_us = 0;  ///< what the current plan was made with
   /// @}
   double planned_total_us = 0;  ///< the current plan's predicted time
 
-  /// True when a factor moved far enough from the planned one to plan again, or the overhead by
-  /// as large a part of the planned time.
+  /// True when a factor moved far enough from the planned one to plan again, or the overhead or
+  /// the dispatch by as large a part of the planned time.
   bool stale(const correction_options& options) const noexcept {
     const auto moved = [&](double now, double then) { return std::abs(now / then - 1) > options.replan_change; };
+    const auto moved_us = [&](double now, double then) { return std::abs(now - then) > options.replan_change * planned_total_us; };
     return moved(cpu.factor(), planned_cpu) || moved(gpu.factor(), planned_gpu) ||
-           std::abs(overhead_us.value() - planned_overhead_us) > options.replan_change * planned_total_us;
+           moved_us(overhead_us.value(), planned_overhead_us) || moved_us(dispatch_us.value(), planned_dispatch_us);
   }
   /// Records what the new plan, predicted to take `total_us`, was made with.
   void planned(double total_us) noexcept {
     planned_cpu = cpu.factor();
     planned_gpu = gpu.factor();
     planned_overhead_us = overhead_us.value();
+    planned_dispatch_us = dispatch_us.value();
     planned_total_us = total_us;
   }
 };

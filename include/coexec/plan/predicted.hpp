@@ -4,6 +4,9 @@
 // completion included: the device model is trained on, and the roofline adds, launch-to-seen-
 // complete times) and picks the aligned split minimising max(t_cpu, t_gpu).
 //
+// The CPU part starts once the host has enqueued the device part, so a co-executed split takes
+// max(dispatch + t_cpu(s), t_gpu(s)), the dispatch measured by every run (plan/online.hpp).
+//
 // t_cpu rises and t_gpu falls with s, so the best split sits where they cross: a bisection over
 // the aligned candidates finds the crossing in log2(N / granule) steps, then the two neighbours
 // on each side and the endpoints 0 (device only) and N (CPU only) are scored, since tree models
@@ -337,8 +340,8 @@ class predicted {
   }
 
   /// Learns from a planned run of `key` (record: split, cpu_seconds, device_seconds,
-  /// total_seconds, device_exact, as ops::run_record, and dimension for multi-dimensional
-  /// operators), plans the shape again when the correction moved, and moves a co-executed plan
+  /// total_seconds, device_exact, as ops::run_record, dispatch_seconds where it has one, and
+  /// dimension for multi-dimensional operators), plans the shape again when the correction moved, and moves a co-executed plan
   /// measured slower than the faster single side to that side.
   template <class Record>
   void observe(const Key& key, const Record& run) {
@@ -378,8 +381,10 @@ class predicted {
     /// @{
     double cpu = 0, gpu = 0;  ///< each side's corrected prediction in seconds
     /// @}
-    double overhead = 0;  ///< the learned cost of co-executing, in seconds; 0 where one side has all the work
-    double total() const noexcept { return std::max(cpu, gpu) + overhead; }  ///< the slower side plus the overhead
+    /// @{
+    double dispatch = 0, overhead = 0;  ///< the learned enqueue before the CPU part and cost of co-executing, in seconds; 0 where one side has all the work
+    /// @}
+    double total() const noexcept { return std::max(dispatch + cpu, gpu) + overhead; }  ///< the slower side plus the overhead
   };
   /// Corrected predictions for `key` at `at`; `key` must have been planned (std::out_of_range otherwise).
   side_seconds estimate(const Key& key, choice at) const {
@@ -387,7 +392,7 @@ class predicted {
     const plan& p = plans_.at(key);
     const split_plan where = as_plan(at);
     return {corrected_us(key, p, predict::side::cpu, where) * 1e-6, corrected_us(key, p, predict::side::gpu, where) * 1e-6,
-            overhead_us(p, where) * 1e-6};
+            dispatch_us(p, where) * 1e-6, overhead_us(p, where) * 1e-6};
   }
 
   /// The plan `key` runs with between explorations (what choose() returns but for those);
@@ -481,19 +486,34 @@ class predicted {
   static double overhead_us(const plan& p, split_plan at) noexcept {
     return co_executed(p, at) ? p.correction.overhead_us.value() : 0;
   }
+  static double dispatch_us(const plan& p, split_plan at) noexcept {
+    return co_executed(p, at) ? p.correction.dispatch_us.value() : 0;
+  }
+  // The CPU side's corrected time, from the run's start: the host enqueues the device part first.
+  double cpu_path_us(const Key& key, const plan& p, split_plan at) const {
+    return dispatch_us(p, at) + corrected_us(key, p, predict::side::cpu, at);
+  }
+  // Every run with a device part measures the host's enqueue of it.
+  template <class Record>
+  void learn_dispatch(plan& p, const Record& run) const {
+    if constexpr (requires { run.dispatch_seconds; }) p.correction.dispatch_us.add(run.dispatch_seconds * 1e6, options_.weight);
+  }
 
-  // A co-executed run corrects both sides and teaches the overhead, the time its slower side
-  // does not explain. With ops::co_execute a device that finished last was timed over the whole
-  // run, so such a run teaches an overhead of 0: the device's correction carries its cost.
+  // A co-executed run corrects both sides and teaches the dispatch and the overhead, the time its
+  // slower side does not explain. With ops::co_execute a device that finished last was timed over
+  // the whole run, so such a run teaches an overhead of 0: the device's correction carries its cost.
   template <class Record>
   void learn_co_executed(const Key& key, plan& p, split_plan at, const Record& run) {
+    learn_dispatch(p, run);
     const double cpu_us = run.cpu_seconds * 1e6, device_us = run.device_seconds * 1e6, total_us = run.total_seconds * 1e6;
+    double cpu_path_us = cpu_us;
+    if constexpr (requires { run.dispatch_seconds; }) cpu_path_us += run.dispatch_seconds * 1e6;
     p.correction.cpu.exact(cpu_us / predict_us(key, p, predict::side::cpu, at), options_);
     const double ratio = device_us / predict_us(key, p, predict::side::gpu, at);
     run.device_exact ? p.correction.gpu.exact(ratio, options_) : p.correction.gpu.upper_bound(ratio, options_);
     // A device that finished first is known only by a bound: its corrected prediction, just capped by it, stands in.
     const double device_time_us = run.device_exact ? device_us : corrected_us(key, p, predict::side::gpu, at);
-    p.correction.overhead_us.add(total_us - std::max(cpu_us, device_time_us), options_.weight);
+    p.correction.overhead_us.add(total_us - std::max(cpu_path_us, device_time_us), options_.weight);
     if (at == p.chosen) p.measured_chosen_us.add(total_us);
   }
 
@@ -507,6 +527,7 @@ class predicted {
                          predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, at);
     if (!(ratio > 0 && std::isfinite(ratio))) return false;  // nothing measurable: keep the model's word
     (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
+    if (device) learn_dispatch(p, run);
     recent_minimum& measured = device ? p.measured_device_only_us : p.measured_cpu_only_us;
     const double before = measured.value();
     measured.add(run.total_seconds * 1e6);
@@ -544,7 +565,7 @@ class predicted {
   double total_us(const Key& key, const plan& p, split_plan at) const {
     if (at.split == 0 && p.measured_device_only_us.sampled()) return p.measured_device_only_us.value();
     if (at.split == p.extent(at.dimension) && p.measured_cpu_only_us.sampled()) return p.measured_cpu_only_us.value();
-    return std::max(corrected_us(key, p, predict::side::cpu, at), corrected_us(key, p, predict::side::gpu, at)) + overhead_us(p, at);
+    return std::max(cpu_path_us(key, p, at), corrected_us(key, p, predict::side::gpu, at)) + overhead_us(p, at);
   }
 
   // A split and its predicted time (infinity: none).
@@ -573,7 +594,7 @@ class predicted {
     while (hi - lo > 1) {
       const std::size_t mid = lo + (hi - lo) / 2;
       const split_plan at = split_of(mid);
-      (corrected_us(key, p, predict::side::cpu, at) < corrected_us(key, p, predict::side::gpu, at) ? lo : hi) = mid;
+      (cpu_path_us(key, p, at) < corrected_us(key, p, predict::side::gpu, at) ? lo : hi) = mid;
     }
     // Tree models are monotone only roughly: the crossing's neighbours and both endpoints compete.
     for (const std::size_t i : {std::size_t{0}, lo == 0 ? 0 : lo - 1, lo, hi, std::min(hi + 1, last), last})

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "coexec/runtime/context.hpp"
@@ -18,8 +19,10 @@
 namespace coexec::ops {
 
 /// What one co-executed run measured. The device time runs from its enqueue to its completion
-/// as seen by the host; when the device finished before the CPU part, the host only saw it at
-/// the CPU's end, so `device_seconds` is then an upper bound (`device_exact` false).
+/// as seen by the host. When the device finished before the CPU part, the host only saw it at the
+/// CPU's end: the device's time then comes from its last command's profiling timestamps (the
+/// context's queue profiles: runtime::context_options::profiling) or, without them, is that
+/// upper bound (`device_exact` false).
 struct run_record {
   std::size_t split = 0;  ///< the split the run used
   double cpu_seconds = 0;     ///< the CPU part, start to end
@@ -126,6 +129,17 @@ class device_guard {
   cl::Event lost_;
 };
 
+/// Seconds from `event`'s enqueue to its end by the device's profiling clock; nullopt where the
+/// queue does not profile or the command has not ended (an SVM counter can signal completion
+/// before the driver marks the command complete).
+inline std::optional<double> queued_to_end_seconds(const cl::Event& event) {
+  cl_ulong queued = 0, ended = 0;
+  if (clGetEventProfilingInfo(event(), CL_PROFILING_COMMAND_QUEUED, sizeof queued, &queued, nullptr) != CL_SUCCESS ||
+      clGetEventProfilingInfo(event(), CL_PROFILING_COMMAND_END, sizeof ended, &ended, nullptr) != CL_SUCCESS || ended < queued)
+    return std::nullopt;
+  return static_cast<double>(ended - queued) * 1e-9;
+}
+
 /// Runs `enqueue_device()` (returns the event of the device part's last command) when
 /// `device_part`, then `run_cpu()`, then waits up to `timeout`; returns the timings (split left 0).
 /// When the device part fails, `device` makes it end and then raises the failure or, by its
@@ -160,6 +174,8 @@ run_record co_execute(sync::completion& completion, device_guard& device, std::c
       device_first = completion.ready(device_done);
       completion.wait(device_done, timeout);
     });
+  std::optional<double> device_queued_to_end;  // of its last command, where the device finished first and the queue profiles
+  if (device_first && !device_error) device_queued_to_end = queued_to_end_seconds(device_done);
   bool recomputed = false;
   if (device_error) {
     device.settle(device_done, timeout, device_error);
@@ -172,10 +188,15 @@ run_record co_execute(sync::completion& completion, device_guard& device, std::c
   if (cpu_error) std::rethrow_exception(cpu_error);
   const auto end = clock::now();
   const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  // The last command was enqueued at the end of the dispatch: the device's time is the dispatch
+  // and what the last command took from its enqueue on.
+  const double device_seconds = !device_part           ? 0.0
+                                : device_queued_to_end ? seconds(cpu_start - start) + *device_queued_to_end
+                                                       : seconds(end - start);
   return {.cpu_seconds = seconds(cpu_end - cpu_start),
-          .device_seconds = device_part ? seconds(end - start) : 0.0,
+          .device_seconds = device_seconds,
           .total_seconds = seconds(end - start),
-          .device_exact = !device_first,
+          .device_exact = !device_first || device_queued_to_end.has_value(),
           .device_recomputed = recomputed,
           .dispatch_seconds = seconds(cpu_start - start)};
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -27,7 +28,11 @@ struct context_options {
   unsigned sub_device_units = 0;
   /// Directory of the on-disk binary cache; empty disables it. See binary_cache::default_directory.
   std::filesystem::path binary_cache_dir = binary_cache::default_directory();
-  bool profiling = false;  ///< create the queue with CL_QUEUE_PROFILING_ENABLE
+  /// Create the queue with CL_QUEUE_PROFILING_ENABLE. Unset: where the device shares memory with
+  /// the host (fine-grained SVM), so that a device part that finished before the CPU part is
+  /// still timed exactly (ops::run_record) and the planner can learn from it; not elsewhere, as on
+  /// the H100 it added 10-18 µs to a run of a small layer (PoCL: under 1 µs).
+  std::optional<bool> profiling = std::nullopt;
 };
 
 /// One OpenCL device with its context, in-order queue, program cache and SVM allocation registry.
@@ -111,7 +116,7 @@ class context {
       cl_context = cl::Context(device, nullptr, nullptr, nullptr, &status);
       coexec::detail::check(status, "clCreateContext");
       const cl::QueueProperties properties =
-          options.profiling ? cl::QueueProperties::Profiling : cl::QueueProperties::None;
+          options.profiling.value_or(caps.svm_fine) ? cl::QueueProperties::Profiling : cl::QueueProperties::None;
       queue = cl::CommandQueue(cl_context, device, properties, &status);
       coexec::detail::check(status, "clCreateCommandQueue");
     }

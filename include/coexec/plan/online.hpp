@@ -2,8 +2,9 @@
 // Online correction: a multiplier per side and shape that turns the model's prediction into
 // what the runs measure, an exponentially weighted moving average of measured / predicted.
 //
-// The CPU side is always timed exactly. The device side is exact only when it finished last;
-// otherwise the host saw it complete at the CPU's end and knows only an upper bound. A bound
+// The CPU side is always timed exactly. The device side is exact when it finished last, or when
+// the queue profiles (the default where the device shares memory: ops::run_record); otherwise
+// the host saw it complete at the CPU's end and knows only an upper bound. A bound
 // below the corrected prediction still corrects it (the factor drops to the bound). But at a
 // split that balances the two sides the bound is about the prediction itself, so when the model
 // overestimates the device the plan would barely move. Until the first exact measurement each

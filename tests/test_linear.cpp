@@ -114,6 +114,7 @@ TEST_CASE("a device part that ends before the CPU part is timed exactly where th
     for (int run = 0; run < 3; ++run) {
       layer(x.data(), m, y.data(), split);
       const ops::run_record& r = layer.last_run();
+      CHECK(r.device_seconds <= r.total_seconds);
       if (profiling) CHECK(r.device_exact);
       device_ended_first |= profiling ? r.device_seconds < 0.5 * r.total_seconds : !r.device_exact;
     }

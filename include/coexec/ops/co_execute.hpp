@@ -20,9 +20,9 @@ namespace coexec::ops {
 
 /// What one co-executed run measured. The device time runs from its enqueue to its completion
 /// as seen by the host. When the device finished before the CPU part, the host only saw it at the
-/// CPU's end: the device's time then comes from its last command's profiling timestamps (the
-/// context's queue profiles: runtime::context_options::profiling) or, without them, is that
-/// upper bound (`device_exact` false).
+/// CPU's end: the device's time then comes from its last command's profiling timestamps, from
+/// its enqueue to its end (where the context's queue profiles: runtime::context_options::profiling)
+/// or, without them, is that upper bound (`device_exact` false).
 struct run_record {
   std::size_t split = 0;  ///< the split the run used
   double cpu_seconds = 0;     ///< the CPU part, start to end
@@ -188,11 +188,10 @@ run_record co_execute(sync::completion& completion, device_guard& device, std::c
   if (cpu_error) std::rethrow_exception(cpu_error);
   const auto end = clock::now();
   const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
-  // The last command was enqueued at the end of the dispatch: the device's time is the dispatch
-  // and what the last command took from its enqueue on.
-  const double device_seconds = !device_part           ? 0.0
-                                : device_queued_to_end ? seconds(cpu_start - start) + *device_queued_to_end
-                                                       : seconds(end - start);
+  // The enqueue stamps a command queued before it wakes the device (the costly part of the
+  // dispatch), so a one-command device part's time is its queued-to-end time; a part of several
+  // commands is timed from its last one's enqueue.
+  const double device_seconds = !device_part ? 0.0 : device_queued_to_end.value_or(seconds(end - start));
   return {.cpu_seconds = seconds(cpu_end - cpu_start),
           .device_seconds = device_seconds,
           .total_seconds = seconds(end - start),

@@ -390,6 +390,17 @@ TEST_CASE("conv2d rejects bad parameters, buffers and plans, naming what is wron
   rejects(s, "dilation_h");
   s = good, s.channels = 0;
   rejects(s, "channels");
+  // Huge values must not wrap the checks: two pads of 2^63 sum to 0 (a fuzzer found that one).
+  s = good, s.pad_top = s.pad_bottom = std::size_t(1) << 63;
+  rejects(s, "pad_top (");
+  s = good, s.stride_w = std::size_t(1) << 32;  // the kernels would read it as 0
+  rejects(s, "stride_w (");
+  s = good, s.batch = s.height = s.width = 1 << 12;
+  rejects(s, "input's");
+  s = good, s.channels = s.out_channels = 1 << 16, s.kernel_h = s.kernel_w = 1, s.height = s.width = 1;
+  rejects(s, "weights' out_channels");
+  s = good, s.out_channels = 1 << 16, s.height = s.width = 1 << 8, s.pad_top = s.pad_left = 4;
+  rejects(s, "output's");
   rejects(good, "weights", std::span<const float>(w).first(10));
   try {  // the tiled kernel computes one group only
     s = good, s.channels = 8, s.groups = 2;

@@ -21,10 +21,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "coexec/activation.hpp"
@@ -210,9 +213,29 @@ class conv2d {
     positive(s.out_channels, "out_channels"), positive(s.kernel_h, "kernel_h"), positive(s.kernel_w, "kernel_w");
     positive(s.stride_h, "stride_h"), positive(s.stride_w, "stride_w");
     positive(s.dilation_h, "dilation_h"), positive(s.dilation_w, "dilation_w"), positive(s.groups, "groups");
+    // The kernels take every parameter and index every tensor in 32 bits; past that the checks
+    // below would wrap too (two pads of 2^63 sum to 0).
+    constexpr std::size_t limit = std::numeric_limits<std::int32_t>::max();
+    for (const auto& [value, name] : {std::pair{s.batch, "batch"}, {s.channels, "channels"}, {s.height, "height"}, {s.width, "width"},
+                                      {s.out_channels, "out_channels"}, {s.kernel_h, "kernel_h"}, {s.kernel_w, "kernel_w"},
+                                      {s.stride_h, "stride_h"}, {s.stride_w, "stride_w"}, {s.pad_top, "pad_top"},
+                                      {s.pad_bottom, "pad_bottom"}, {s.pad_left, "pad_left"}, {s.pad_right, "pad_right"},
+                                      {s.dilation_h, "dilation_h"}, {s.dilation_w, "dilation_w"}, {s.groups, "groups"}})
+      require(value <= limit, std::string("conv2d: ") + name + " (" + to_string(value) + ") exceeds 2^31 - 1");
+    const auto within_limit = [&](std::initializer_list<std::size_t> factors) {
+      std::size_t product = 1;
+      for (const std::size_t f : factors) {
+        if (product > limit / f) return false;
+        product *= f;
+      }
+      return true;
+    };
+    require(within_limit({s.batch, s.channels, s.height, s.width}), "conv2d: the input's batch * channels * height * width exceeds 2^31 - 1 elements");
     require(s.channels % s.groups == 0 && s.out_channels % s.groups == 0,
             "conv2d: groups (" + to_string(s.groups) + ") must divide channels (" + to_string(s.channels) +
                 ") and out_channels (" + to_string(s.out_channels) + ")");
+    require(within_limit({s.out_channels, s.channels / s.groups, s.kernel_h, s.kernel_w}),
+            "conv2d: the weights' out_channels * channels / groups * kernel_h * kernel_w exceeds 2^31 - 1 elements");
     const std::size_t span_h = s.dilation_h * (s.kernel_h - 1) + 1, span_w = s.dilation_w * (s.kernel_w - 1) + 1;
     require(span_h <= s.height + s.pad_top + s.pad_bottom,
             "conv2d: kernel_h spans " + to_string(span_h) + " rows (dilation included), more than the padded input height " +
@@ -220,6 +243,8 @@ class conv2d {
     require(span_w <= s.width + s.pad_left + s.pad_right,
             "conv2d: kernel_w spans " + to_string(span_w) + " columns (dilation included), more than the padded input width " +
                 to_string(s.width + s.pad_left + s.pad_right));
+    require(within_limit({s.batch, s.out_channels, s.out_height(), s.out_width()}),
+            "conv2d: the output's batch * out_channels * out_height * out_width exceeds 2^31 - 1 elements");
     require(weights.data() != nullptr && weights.size() == s.weight_size(),
             "conv2d: weights must hold out_channels * channels / groups * kernel_h * kernel_w = " + to_string(s.weight_size()) +
                 " values, got " + to_string(weights.size()));

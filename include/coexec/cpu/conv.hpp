@@ -111,14 +111,15 @@ T* conv_workspace(std::size_t bytes) {
   return buffer.get();
 }
 
-/// Adds bias and activates `count` outputs; the switch stays outside the loop so it vectorises.
+/// y[i] = act(from[i] + bias) for `count` outputs (`from` may be y); the switch stays outside
+/// the loop so it vectorises.
 template <class T>
-void bias_activate(T* y, std::size_t count, T bias, activation act) {
+void bias_activate(const T* from, T* y, std::size_t count, T bias, activation act) {
   switch (act) {
-    case activation::none: for (std::size_t i = 0; i < count; ++i) y[i] += bias; break;
-    case activation::relu: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::relu, y[i] + bias); break;
-    case activation::relu6: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::relu6, y[i] + bias); break;
-    case activation::gelu: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::gelu, y[i] + bias); break;
+    case activation::none: for (std::size_t i = 0; i < count; ++i) y[i] = from[i] + bias; break;
+    case activation::relu: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::relu, from[i] + bias); break;
+    case activation::relu6: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::relu6, from[i] + bias); break;
+    case activation::gelu: for (std::size_t i = 0; i < count; ++i) y[i] = apply(activation::gelu, from[i] + bias); break;
   }
 }
 
@@ -201,8 +202,10 @@ void im2col_gemm(thread_pool& pool, const conv_args<T>& args, index_range channe
       gemm.act = args.bias ? activation::none : args.act;  // gemm's bias runs along pixels, not channels
       gemm_block(gemm, {0, mine.size()}, {0, ceil_div(count, B::nr)}, count);
       if (args.bias)
-        for (std::size_t o = mine.begin; o < mine.end; ++o)
-          bias_activate(args.y + (n * s.out_channels + o) * plane + p0, count, args.bias[o], args.act);
+        for (std::size_t o = mine.begin; o < mine.end; ++o) {
+          T* const y = args.y + (n * s.out_channels + o) * plane + p0;
+          bias_activate(y, y, count, args.bias[o], args.act);
+        }
     }
   });
 }
@@ -321,11 +324,8 @@ void depthwise_plane(const depthwise_layout<T>& layout, const T* in, const T* w,
 #pragma GCC unroll 8
       for (std::size_t v = 0; v < vectors; ++v) S::store(result + q + v * S::lanes, acc[v]);
     }
-    for (std::size_t i = 0; i < block.size(); ++i) {
-      T* y = out + (block.begin + i) * ow_count;
-      std::copy_n(result + i * layout.width, ow_count, y);
-      bias_activate(y, ow_count, bias, act);
-    }
+    for (std::size_t i = 0; i < block.size(); ++i)  // one pass: copy out of the workspace, add the bias, activate
+      bias_activate(result + i * layout.width, out + (block.begin + i) * ow_count, ow_count, bias, act);
   }
 }
 

@@ -33,7 +33,7 @@ struct run_record {
   /// is correct, the timings describe no co-executed run.
   bool device_recomputed = false;
   /// The host's enqueue of the device part, which the CPU part starts after: on PoCL it wakes the
-  /// device's threads, 15-30 µs, a large part of a small layer.
+  /// device's threads, 3-30 µs, a large part of a small layer.
   double dispatch_seconds = 0;
 };
 

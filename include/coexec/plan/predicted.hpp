@@ -341,8 +341,8 @@ class predicted {
 
   /// Learns from a planned run of `key` (record: split, cpu_seconds, device_seconds,
   /// total_seconds, device_exact, as ops::run_record, dispatch_seconds where it has one, and
-  /// dimension for multi-dimensional operators), plans the shape again when the correction moved, and moves a co-executed plan
-  /// measured slower than the faster single side to that side.
+  /// dimension for multi-dimensional operators), plans the shape again when the correction
+  /// moved, and moves a co-executed plan measured slower than the faster single side to that side.
   template <class Record>
   void observe(const Key& key, const Record& run) {
     std::lock_guard lock(mutex_);

@@ -28,7 +28,6 @@
 #include <span>
 #include <string>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "coexec/activation.hpp"
@@ -207,22 +206,23 @@ class conv2d {
 
   static int validate(const conv2d_shape& s, std::span<const T> weights, std::span<const T> bias, const conv2d_options& options) {
     using std::to_string;
-    const auto positive = [](std::size_t value, const char* name) {
-      require(value > 0, std::string("conv2d: ") + name + " must be positive");
-    };
-    positive(s.batch, "batch"), positive(s.channels, "channels"), positive(s.height, "height"), positive(s.width, "width");
-    positive(s.out_channels, "out_channels"), positive(s.kernel_h, "kernel_h"), positive(s.kernel_w, "kernel_w");
-    positive(s.stride_h, "stride_h"), positive(s.stride_w, "stride_w");
-    positive(s.dilation_h, "dilation_h"), positive(s.dilation_w, "dilation_w"), positive(s.groups, "groups");
     // The kernels take every parameter and index every tensor in 32 bits; past that the checks
     // below would wrap too (two pads of 2^63 sum to 0).
     constexpr std::size_t limit = std::numeric_limits<std::int32_t>::max();
-    for (const auto& [value, name] : {std::pair{s.batch, "batch"}, {s.channels, "channels"}, {s.height, "height"}, {s.width, "width"},
-                                      {s.out_channels, "out_channels"}, {s.kernel_h, "kernel_h"}, {s.kernel_w, "kernel_w"},
-                                      {s.stride_h, "stride_h"}, {s.stride_w, "stride_w"}, {s.pad_top, "pad_top"},
-                                      {s.pad_bottom, "pad_bottom"}, {s.pad_left, "pad_left"}, {s.pad_right, "pad_right"},
-                                      {s.dilation_h, "dilation_h"}, {s.dilation_w, "dilation_w"}, {s.groups, "groups"}})
-      require(value <= limit, std::string("conv2d: ") + name + " (" + to_string(value) + ") exceeds 2^31 - 1");
+    struct field {
+      std::size_t value;
+      const char* name;
+      bool may_be_zero = false;
+    };
+    const field fields[] = {{s.batch, "batch"}, {s.channels, "channels"}, {s.height, "height"}, {s.width, "width"},
+                            {s.out_channels, "out_channels"}, {s.kernel_h, "kernel_h"}, {s.kernel_w, "kernel_w"},
+                            {s.stride_h, "stride_h"}, {s.stride_w, "stride_w"},
+                            {s.pad_top, "pad_top", true}, {s.pad_bottom, "pad_bottom", true},
+                            {s.pad_left, "pad_left", true}, {s.pad_right, "pad_right", true},
+                            {s.dilation_h, "dilation_h"}, {s.dilation_w, "dilation_w"}, {s.groups, "groups"}};
+    for (const field& f : fields) require(f.may_be_zero || f.value > 0, std::string("conv2d: ") + f.name + " must be positive");
+    for (const field& f : fields)
+      require(f.value <= limit, std::string("conv2d: ") + f.name + " (" + to_string(f.value) + ") exceeds 2^31 - 1");
     const auto within_limit = [&](std::initializer_list<std::size_t> factors) {
       std::size_t product = 1;
       for (const std::size_t f : factors) {

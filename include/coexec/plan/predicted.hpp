@@ -493,10 +493,16 @@ class predicted {
   double cpu_path_us(const Key& key, const plan& p, split_plan at) const {
     return dispatch_us(p, at) + corrected_us(key, p, predict::side::cpu, at);
   }
+  // The host's enqueue of a run's device part, as the record tells it (0 where it does not).
+  template <class Record>
+  static double dispatch_us_of(const Record& run) noexcept {
+    if constexpr (requires { run.dispatch_seconds; }) return run.dispatch_seconds * 1e6;
+    else return 0;
+  }
   // Every run with a device part measures the host's enqueue of it.
   template <class Record>
   void learn_dispatch(plan& p, const Record& run) const {
-    if constexpr (requires { run.dispatch_seconds; }) p.correction.dispatch_us.add(run.dispatch_seconds * 1e6, options_.weight);
+    p.correction.dispatch_us.add(dispatch_us_of(run), options_.weight);
   }
 
   // A co-executed run corrects both sides and teaches the dispatch and the overhead, the time its
@@ -506,14 +512,13 @@ class predicted {
   void learn_co_executed(const Key& key, plan& p, split_plan at, const Record& run) {
     learn_dispatch(p, run);
     const double cpu_us = run.cpu_seconds * 1e6, device_us = run.device_seconds * 1e6, total_us = run.total_seconds * 1e6;
-    double cpu_path_us = cpu_us;
-    if constexpr (requires { run.dispatch_seconds; }) cpu_path_us += run.dispatch_seconds * 1e6;
+    const double measured_cpu_path_us = dispatch_us_of(run) + cpu_us;
     p.correction.cpu.exact(cpu_us / predict_us(key, p, predict::side::cpu, at), options_);
     const double ratio = device_us / predict_us(key, p, predict::side::gpu, at);
     run.device_exact ? p.correction.gpu.exact(ratio, options_) : p.correction.gpu.upper_bound(ratio, options_);
     // A device that finished first is known only by a bound: its corrected prediction, just capped by it, stands in.
     const double device_time_us = run.device_exact ? device_us : corrected_us(key, p, predict::side::gpu, at);
-    p.correction.overhead_us.add(total_us - std::max(cpu_path_us, device_time_us), options_.weight);
+    p.correction.overhead_us.add(total_us - std::max(measured_cpu_path_us, device_time_us), options_.weight);
     if (at == p.chosen) p.measured_chosen_us.add(total_us);
   }
 

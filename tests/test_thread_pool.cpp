@@ -79,6 +79,39 @@ TEST_CASE("workers that went to sleep wake up again") {
   CHECK(calls == 15);
 }
 
+// Polls `holds` for up to two seconds (threads may be descheduled on a loaded CI machine).
+template <class Holds>
+bool eventually(Holds holds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!holds()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
+
+TEST_CASE("keep_awake wakes the sleeping workers and keeps them spinning until released") {
+  thread_pool pool(3);
+  std::atomic<int> calls{0};
+  pool.run([&](std::size_t, std::size_t) { ++calls; });
+  REQUIRE(eventually([&] { return pool.sleeping() == 2; }));
+  {
+    const auto awake = pool.keep_awake();
+    CHECK(eventually([&] { return pool.sleeping() == 0; }));
+    {
+      const auto nested = pool.keep_awake();
+    }
+    std::this_thread::sleep_for(thread_pool::spin_time * 20);  // well past the spin phase
+    CHECK(pool.sleeping() == 0);
+    pool.run([&](std::size_t, std::size_t) { ++calls; });
+    std::this_thread::sleep_for(thread_pool::spin_time * 20);
+    CHECK(pool.sleeping() == 0);
+  }
+  CHECK(eventually([&] { return pool.sleeping() == 2; }));
+  pool.run([&](std::size_t, std::size_t) { ++calls; });
+  CHECK(calls == 9);
+}
+
 TEST_CASE("an exception from any worker reaches the caller and the pool stays usable") {
   thread_pool pool(3);
   SUBCASE("from a spawned worker") {

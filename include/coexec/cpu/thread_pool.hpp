@@ -3,9 +3,12 @@
 //
 // run(f) publishes f by bumping an epoch. Idle workers spin on the epoch for `spin_time` (so the
 // back-to-back calls of consecutive layers wake them within a microsecond) and then sleep on it
-// with std::atomic::wait (so an idle pool costs no CPU). Each worker reports completion on its own
-// cache line, which the caller polls. A task is passed as a pointer plus a trampoline, so run()
-// never allocates.
+// with std::atomic::wait (so an idle pool costs no CPU). A wake from sleep costs far more: 12-20 µs
+// until the last of 8-15 workers starts, on the 16-core VM of DESIGN.md. So a caller about to wait
+// for something the next run() follows (a layer's device part) holds keep_awake(): it wakes the
+// sleepers and keeps every idle worker spinning until released. Each worker reports completion on
+// its own cache line, which the caller polls. A task is passed as a pointer plus a trampoline, so
+// run() never allocates.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -106,6 +109,32 @@ class thread_pool {
 
   ~thread_pool() { stop(); }
 
+  /// While it lives, the pool's idle workers spin instead of sleeping (see keep_awake()).
+  class awake {
+   public:
+    /// Keeps `pool`'s workers awake, waking those asleep.
+    explicit awake(thread_pool& pool) noexcept : pool_(&pool) {
+      if (pool_->awake_holders_.fetch_add(1) == 0) pool_->nudge();
+    }
+    /// Takes over `other`'s hold.
+    awake(awake&& other) noexcept : pool_(std::exchange(other.pool_, nullptr)) {}
+    awake& operator=(awake&&) = delete;
+    ~awake() {
+      if (pool_ != nullptr) pool_->awake_holders_.fetch_sub(1);
+    }
+
+   private:
+    thread_pool* pool_;
+  };
+
+  /// Wakes the sleeping workers and keeps every idle worker spinning until the returned guard
+  /// ends, so the run() after a wait (a device part) starts them within a microsecond. Costs a
+  /// busy core per worker while held; guards nest.
+  [[nodiscard]] awake keep_awake() noexcept { return awake(*this); }
+
+  /// Workers asleep right now (0 while a keep_awake() guard lives, once they saw it).
+  std::size_t sleeping() const noexcept { return epoch_sleepers_.load(); }
+
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
 
@@ -166,13 +195,22 @@ class thread_pool {
     if (sleepers.load() != 0) value.notify_all();
   }
 
+  // epoch_ counts runs in steps of 2; its low bit flips to wake the sleepers without a run.
+  static constexpr std::uint32_t run_of(std::uint32_t epoch) noexcept { return epoch >> 1; }
+
+  void nudge() noexcept {
+    epoch_.fetch_xor(1);
+    wake(epoch_, epoch_sleepers_);
+  }
+
   void work(std::size_t worker) {
     counter& finished = finished_[worker - 1].epoch;
     for (std::uint32_t seen = 0;;) {
-      const auto moved = [seen](std::uint32_t e) { return e != seen; };
-      if (!spin_until([&] { return moved(epoch_.load(std::memory_order_acquire)); }))
-        sleep_until(epoch_, moved, epoch_sleepers_);
-      seen = epoch_.load(std::memory_order_acquire);
+      const auto moved = [seen](std::uint32_t e) { return run_of(e) != seen; };
+      while (!spin_until([&] { return moved(epoch_.load(std::memory_order_acquire)); }))
+        if (awake_holders_.load() == 0)
+          sleep_until(epoch_, [&](std::uint32_t e) { return moved(e) || awake_holders_.load() != 0; }, epoch_sleepers_);
+      seen = run_of(epoch_.load(std::memory_order_acquire));
       if (stopping_) return;
       execute(worker);
       finished.store(seen);
@@ -198,7 +236,7 @@ class thread_pool {
 
   void dispatch() {
     // The seq_cst increment publishes task_ and invoke_ to the workers.
-    const std::uint32_t epoch = epoch_.fetch_add(1) + 1;
+    const std::uint32_t epoch = run_of(epoch_.fetch_add(2) + 2);
     wake(epoch_, epoch_sleepers_);
     execute(0);
     const auto reached = [epoch](std::uint32_t e) { return e == epoch; };
@@ -213,7 +251,7 @@ class thread_pool {
 
   void stop() noexcept {
     stopping_ = true;
-    epoch_.fetch_add(1);
+    epoch_.fetch_add(2);
     epoch_.notify_all();
     for (std::thread& t : workers_) t.join();
     workers_.clear();
@@ -222,6 +260,7 @@ class thread_pool {
   // The caller writes this line once per run(); the workers read it after seeing the epoch move.
   alignas(64) counter epoch_{0};
   counter epoch_sleepers_{0};
+  std::atomic<std::uint32_t> awake_holders_{0};  // keep_awake() guards alive
   void* task_ = nullptr;
   void (*invoke_)(void*, std::size_t, std::size_t) = nullptr;
   bool stopping_ = false;

@@ -179,6 +179,7 @@ class pipeline {
           run_each(mode::per_layer);
           break;
         }
+    const auto awake = pool_->keep_awake();  // the steps follow each other: no worker sleeps between them
     const auto start = clock::now();
     m == mode::streamed ? run_streamed() : run_each(m);
     record(m, seconds_since(start));

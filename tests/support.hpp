@@ -3,10 +3,12 @@
 // outlive the runtime), device quirk predicates, and explicit skip reports.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "coexec/runtime/context.hpp"
 
@@ -21,6 +23,17 @@ inline runtime::context make_context(runtime::context_options options = {}) {
 inline bool has_svm_flags(const runtime::context& ctx) { return ctx.caps().svm_flags(); }
 inline bool has_coarse_svm(const runtime::context& ctx) { return ctx.caps().svm_coarse; }
 inline bool is_pocl(const runtime::context& ctx) { return ctx.caps().is_pocl(); }
+
+/// Polls `holds` for up to two seconds (threads may be descheduled on a loaded CI machine).
+template <class Holds>
+bool eventually(Holds holds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!holds()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
 
 /// Reports a skipped check loudly (stdout and the doctest log) instead of passing silently.
 inline void report_skip(const std::string& what, const std::string& why) {

@@ -95,6 +95,20 @@ TEST_CASE("linear runs both completion paths") {
   }
 }
 
+TEST_CASE("runs keep the pool's workers awake through a device wait, except where the device is a CPU") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(3);
+  pool.run([](std::size_t, std::size_t) {});
+  REQUIRE(test::eventually([&] { return pool.sleeping() == 2; }));
+  const auto awake = ops::keep_awake_for_device(pool, ctx);
+  if (ctx.caps().is_cpu) {
+    std::this_thread::sleep_for(cpu::thread_pool::spin_time * 20);
+    CHECK(pool.sleeping() == 2);  // its threads would share cores with spinning workers
+  } else {
+    CHECK(test::eventually([&] { return pool.sleeping() == 0; }));
+  }
+}
+
 TEST_CASE("a device part that ends before the CPU part is timed exactly where the queue profiles") {
   // The device computes one panel, the CPU the other 255 of a 64x4096x4096 layer (2 GFLOP): the
   // device ends long before the host looks (after a warm-up run). Without profiling the host

@@ -13,6 +13,7 @@
 
 #include "coexec/cpu/thread_pool.hpp"
 #include "coexec/error.hpp"
+#include "support.hpp"
 
 using coexec::cpu::index_range;
 using coexec::cpu::split_evenly;
@@ -79,25 +80,14 @@ TEST_CASE("workers that went to sleep wake up again") {
   CHECK(calls == 15);
 }
 
-// Polls `holds` for up to two seconds (threads may be descheduled on a loaded CI machine).
-template <class Holds>
-bool eventually(Holds holds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (!holds()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
-  return true;
-}
-
 TEST_CASE("keep_awake wakes the sleeping workers and keeps them spinning until released") {
   thread_pool pool(3);
   std::atomic<int> calls{0};
   pool.run([&](std::size_t, std::size_t) { ++calls; });
-  REQUIRE(eventually([&] { return pool.sleeping() == 2; }));
+  REQUIRE(coexec::test::eventually([&] { return pool.sleeping() == 2; }));
   {
     const auto awake = pool.keep_awake();
-    CHECK(eventually([&] { return pool.sleeping() == 0; }));
+    CHECK(coexec::test::eventually([&] { return pool.sleeping() == 0; }));
     {
       const auto nested = pool.keep_awake();
     }
@@ -107,7 +97,7 @@ TEST_CASE("keep_awake wakes the sleeping workers and keeps them spinning until r
     std::this_thread::sleep_for(thread_pool::spin_time * 20);
     CHECK(pool.sleeping() == 0);
   }
-  CHECK(eventually([&] { return pool.sleeping() == 2; }));
+  CHECK(coexec::test::eventually([&] { return pool.sleeping() == 2; }));
   pool.run([&](std::size_t, std::size_t) { ++calls; });
   CHECK(calls == 9);
 }

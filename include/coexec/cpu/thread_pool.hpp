@@ -112,6 +112,7 @@ class thread_pool {
   /// While it lives, the pool's idle workers spin instead of sleeping (see keep_awake()).
   class awake {
    public:
+    awake() noexcept = default;  ///< holds nothing
     /// Keeps `pool`'s workers awake, waking those asleep.
     explicit awake(thread_pool& pool) noexcept : pool_(&pool) {
       if (pool_->awake_holders_.fetch_add(1) == 0) pool_->nudge();
@@ -124,7 +125,7 @@ class thread_pool {
     }
 
    private:
-    thread_pool* pool_;
+    thread_pool* pool_ = nullptr;
   };
 
   /// Wakes the sleeping workers and keeps every idle worker spinning until the returned guard

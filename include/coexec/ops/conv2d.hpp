@@ -320,7 +320,7 @@ class conv2d {
   void run(const T* x, T* y, plan::split_plan plan) {
     plan = effective(plan);
     const part_ranges r = ranges(plan);
-    const auto awake = pool_->keep_awake();  // no worker falls asleep while the host waits for the device
+    const auto awake = keep_awake_for_device(*pool_, context_);
     const run_record timings = co_execute(
         completion_, device_, options_.timeout, r.device_part, [&] { return enqueue_device(x, y, r.device_channels, r.device_rows); },
         [&] { compute_on_cpu(x, y, r.cpu_channels, r.cpu_rows); }, [&] { compute_on_cpu(x, y, r.device_channels, r.device_rows); });

@@ -206,7 +206,7 @@ class linear {
   void run(const T* x, std::size_t m, T* y, std::size_t split) {
     device_.require_settled();  // before cover(), which waits on the queue a lost device part may hold
     weights_.cover(split);
-    const auto awake = pool_->keep_awake();  // no worker falls asleep while the host waits for the device
+    const auto awake = keep_awake_for_device(*pool_, context_);
     last_run_ = co_execute(
         completion_, device_, options_.timeout, split < n_, [&] { return enqueue_device(x, m, y, split); },
         [&] { compute_on_cpu(x, m, y, 0, split, weights_.host_panels()); },

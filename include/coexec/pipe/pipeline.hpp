@@ -179,7 +179,7 @@ class pipeline {
           run_each(mode::per_layer);
           break;
         }
-    const auto awake = pool_->keep_awake();  // the steps follow each other: no worker sleeps between them
+    const auto awake = ops::keep_awake_for_device(*pool_, context_);  // no worker sleeps between the steps
     const auto start = clock::now();
     m == mode::streamed ? run_streamed() : run_each(m);
     record(m, seconds_since(start));

@@ -60,9 +60,16 @@ struct correction_options {
   /// alternative's predicted time over its own, times the runs the last exploration took, and at
   /// least explore_every times that: exploring then costs at most 1/explore_every of the time,
   /// however slow the alternative (a 100x slower side is timed once in 6400 runs per run it
-  /// takes). Only for operators whose sides share the weights (shared_memory()): elsewhere moving
-  /// the split moves weight panels between host and device, a cost the planner has no measure of.
+  /// takes). For operators whose sides share the weights (shared_memory()); see
+  /// explore_every_unshared for the others.
   std::size_t explore_every = 64;
+  /// explore_every for operators whose sides do not share the weights (a discrete GPU: each side
+  /// holds its slice of weight panels, and moving the split moves panels between host and device:
+  /// in the H100's grid search of BERT's 768 -> 3072 layer at M = 1, some splits took 2-3 ms
+  /// against 50-90 µs). 64x rarer, so that the moves cost a small part of the runs between
+  /// explorations; but not never: there a layer at M = 1 whose CPU alone takes 15-25 µs was
+  /// anchored at 3 ms a run, in a CPU stall, and ran on the device (57 µs) for good. 0: never.
+  std::size_t explore_every_unshared = 4096;
   /// Runs of an exploration at least; it times its alternative as anchoring times a side (at
   /// least anchor_seconds, then while it gets faster), since a side that has not run for
   /// hundreds of calls runs slowly at first (on pocl-16 an exploring CPU run of ResNet-50's

@@ -312,7 +312,7 @@ class predicted {
   explicit predicted(Model model, correction_options options = {}) : model_(std::move(model)), options_(options) {}
 
   /// The split to run `key` with: its plan, or once in a while an alternative to it
-  /// (correction_options::explore_every; only where op.shared_memory() is true). `op` offers
+  /// (correction_options::explore_every where op.shared_memory() is true, else explore_every_unshared). `op` offers
   /// what features::setup asks and, for one-dimensional operators, columns() and
   /// split_granule(), else extent(split_dimension) and split_granule(split_dimension). With
   /// run() and last_record() the endpoints are anchored.
@@ -638,9 +638,10 @@ class predicted {
   template <class Op>
   split_plan next_run(const Key& key, plan& p, const Op& op) {
     if (p.exploring) return p.exploring->at;
+    std::size_t explore_every = options_.explore_every_unshared;  // for operators that do not say
     if constexpr (requires { op.shared_memory(); })
-      if (op.shared_memory())
-        if (const std::optional<split_plan> explored = due_exploration(key, p)) return *explored;
+      if (op.shared_memory()) explore_every = options_.explore_every;
+    if (const std::optional<split_plan> explored = due_exploration(key, p, explore_every)) return *explored;
     ++p.unexplored_runs;
     return p.chosen;
   }
@@ -652,8 +653,8 @@ class predicted {
   // split of its last plan_split: a learned overhead or the guard may have moved it off
   // co-executing in a slow period, and no single-side run tells. The exploration then runs until
   // its alternative is warm (correction_options::explore_runs).
-  std::optional<split_plan> due_exploration(const Key& key, plan& p) const {
-    if (options_.explore_every == 0 || p.unexplored_runs < options_.explore_every) return std::nullopt;
+  std::optional<split_plan> due_exploration(const Key& key, plan& p, std::size_t explore_every) const {
+    if (explore_every == 0 || p.unexplored_runs < explore_every) return std::nullopt;
     const split_dimension d = p.chosen.dimension;
     const split_plan device_alone{d, 0}, cpu_alone{d, p.extent(d)};
     const bool first_turn = p.explorations % 2 == 0;
@@ -664,7 +665,7 @@ class predicted {
     }
     const double relative_cost = std::max(1.0, total_us(key, p, alternative) / total_us(key, p, p.chosen));
     const int min_runs = std::max(1, options_.explore_runs), runs = std::max(min_runs, p.last_exploration_runs);
-    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(options_.explore_every) * relative_cost * runs) return std::nullopt;
+    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(explore_every) * relative_cost * runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;
     p.exploring = {alternative, warm_up_for(p, alternative, min_runs)};

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "coexec/pipe/pipeline.hpp"
+#include "coexec/plan/predicted.hpp"
 #include "linear_reference.hpp"
 #include "support.hpp"
 
@@ -154,6 +155,40 @@ TEST_CASE("every mode of a small net matches the double reference") {
     CHECK(net.last_run().steps[0].split == (m == pipe::mode::cpu_only ? "cpu" : m == pipe::mode::device_only ? "gpu" : "ch 16/32"));
   }
   if (!net.streams()) test::report_skip("streamed gates", "device '" + ctx.caps().name + "' has no SVM atomics: streamed ran per_layer");
+}
+
+// plan::predicted, counting the runs a pipeline gives it to anchor its first plan on.
+struct counting_planner : plan::predicted<conv2d_shape> {
+  int anchor_runs = 0;
+  template <class Record>
+  void anchor_with(const conv2d_shape& key, const Record& run) {
+    ++anchor_runs;
+    predicted::anchor_with(key, run);
+  }
+};
+using counted_conv = ops::conv2d<float, cpu::packed_conv, counting_planner>;
+
+TEST_CASE("the first planned run anchors each layer's planner on passes over the network on each side alone") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  const small_net spec;
+  for (const int passes : {3, 0}) {
+    CAPTURE(passes);
+    pipeline<float> net(ctx, pool, {.anchor_passes = passes});
+    const auto x = net.input({1, small_net::c, small_net::hw, small_net::hw});
+    auto first = std::make_unique<counted_conv>(ctx, pool, spec.c1, spec.w1, spec.b1);
+    auto second = std::make_unique<counted_conv>(ctx, pool, spec.c2, spec.w2, spec.b2);
+    const counting_planner &p1 = first->planner(), &p2 = second->planner();
+    net.add("c2", std::move(second), net.add("c1", std::move(first), x));
+    net(pipe::mode::cpu_only);  // plans nothing
+    CHECK(p1.anchor_runs == 0);
+    net(pipe::mode::streamed);
+    CHECK(p1.anchor_runs == 2 * passes);  // each side, `passes` times
+    CHECK(p2.anchor_runs == 2 * passes);
+    CHECK(p1.planned(spec.c1).has_value());
+    net(pipe::mode::per_layer);
+    CHECK(p1.anchor_runs == 2 * passes);  // planned: no more passes
+  }
 }
 
 TEST_CASE("a pipeline's tensors are allocated once and reused across runs") {

@@ -484,6 +484,29 @@ TEST_CASE("single-side runs refresh the measured single-side time") {
   }
 }
 
+TEST_CASE("runs of each side alone given before the first plan anchor it instead of the planner's own") {
+  // A pipeline times each side alone over its network, where a layer's data is evicted by the
+  // others; the planner's own anchoring would time the layer in a loop. The network's runs say
+  // the device alone took 3x its loop time, so the plan goes to the CPU without running the layer.
+  analytic_op op{bert_ffn, device_fast_alone};
+  analytic_planner planner(device_fast_alone);
+  const double cpu_alone = op.seconds(side::cpu, bert_ffn.n), device_alone = 3 * op.seconds(side::gpu, 0);
+  for (int pass = 0; pass < 3; ++pass) {
+    planner.anchor_with(bert_ffn, ops::run_record{.split = 0, .device_seconds = device_alone, .total_seconds = device_alone});
+    planner.anchor_with(bert_ffn, ops::run_record{.split = bert_ffn.n, .cpu_seconds = cpu_alone, .total_seconds = cpu_alone});
+  }
+  CHECK(planner.choose(bert_ffn, op) == bert_ffn.n);
+  CHECK(op.previous_split == SIZE_MAX);  // not run: the given runs anchored it
+  CHECK(planner.estimate(bert_ffn, 0).gpu == doctest::Approx(device_alone));
+
+  // Runs of one side only leave the anchoring to the planner, which times the device as it is.
+  analytic_op other{bert_ffn, device_fast_alone};
+  analytic_planner own(device_fast_alone);
+  own.anchor_with(bert_ffn, ops::run_record{.split = 0, .device_seconds = device_alone, .total_seconds = device_alone});
+  CHECK(own.choose(bert_ffn, other) == 0);
+  CHECK(other.previous_split != SIZE_MAX);
+}
+
 TEST_CASE("exploration times the side a plan does not use and moves a plan anchored in a slow period") {
   analytic_planner planner(device_fast_alone);
   analytic_op op = anchored_in_slow_period(planner);

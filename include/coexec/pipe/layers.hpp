@@ -31,6 +31,13 @@ inline std::string describe_split(const std::string& prefix, std::size_t split, 
   return prefix + std::to_string(split) + "/" + std::to_string(extent);
 }
 
+/// Gives `op`'s planner the single-side run `op` just made of `key`, where the planner takes such
+/// runs to anchor its first plan on (plan::predicted::anchor_with).
+template <class Op, class Key>
+void anchor_with_last_run(Op& op, const Key& key) {
+  if constexpr (requires { op.planner().anchor_with(key, op.last_run()); }) op.planner().anchor_with(key, op.last_run());
+}
+
 template <class Op>
 /// An ops::linear over an input of shape {..., K}: the leading dimensions are its rows M.
 class linear_step final : public step<typename Op::value_type> {
@@ -53,6 +60,10 @@ class linear_step final : public step<typename Op::value_type> {
     (*op_)(io.inputs[0], rows_, io.output);
     last_ = op_->last_run().split;
     plan_ = held_plan<std::size_t>(*op_, op_->shape(rows_)).value_or(last_);
+  }
+  void anchor_run(mode side, const step_io<T>& io) override {
+    run(side, io);
+    anchor_with_last_run(*op_, op_->shape(rows_));
   }
   bool planned() const override { return plan_.has_value(); }
   std::string split() const override { return describe_split("ch ", last_, op_->columns()); }
@@ -111,6 +122,10 @@ class conv2d_step final : public step<typename Op::value_type> {
     (*op_)(io.inputs[0], io.output);
     last_ = {op_->last_run().dimension, op_->last_run().split};
     plan_ = held_plan<plan::split_plan>(*op_, op_->shape()).value_or(last_);
+  }
+  void anchor_run(mode side, const step_io<T>& io) override {
+    run(side, io);
+    anchor_with_last_run(*op_, op_->shape());
   }
   bool planned() const override { return plan_.has_value(); }
   std::string split() const override {

@@ -82,6 +82,9 @@ class step {
     static_cast<void>(m);
     run_cpu(io);
   }
+  /// Runs the whole step on one side alone (cpu_only or device_only) and gives its planner the
+  /// run, timed in the network, to anchor its first plan on (plan::predicted::anchor_with).
+  virtual void anchor_run(mode side, const step_io<T>& io) { run(side, io); }
   /// True once a per_layer run planned the step (CPU steps need no plan).
   virtual bool planned() const { return true; }
   /// Where the last run cut the step: "cpu", "gpu", "ch 64/96" (the CPU's share) or "rows 40/112".

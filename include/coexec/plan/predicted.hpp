@@ -17,6 +17,10 @@
 // split with the lower predicted time. Both share one correction per side: a model's bias is
 // the side's, whatever the cut.
 //
+// A shape's first plan starts from each side's measured time alone: runs given by anchor_with()
+// (a pipeline times each side over its whole network), else runs choose() makes itself
+// (correction_options::anchor_endpoints).
+//
 // Plans are cached per shape. observe() (the operators call it after every planned run) learns
 // a per-side correction of the predictions and the overhead of co-executing from the measured
 // times (plan/online.hpp), keeps the measured single-side times current, and plans the shape
@@ -315,7 +319,7 @@ class predicted {
   /// (correction_options::explore_every where op.shared_memory() is true, else explore_every_unshared). `op` offers
   /// what features::setup asks and, for one-dimensional operators, columns() and
   /// split_granule(), else extent(split_dimension) and split_granule(split_dimension). With
-  /// run() and last_record() the endpoints are anchored.
+  /// run() and last_record() the endpoints are anchored, unless anchor_with() gave runs of both.
   template <class Op>
   choice choose(const Key& key, Op& op) {
     std::lock_guard lock(mutex_);

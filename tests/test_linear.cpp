@@ -4,6 +4,7 @@
 
 #include "coexec/memory/io_buffer.hpp"
 #include "coexec/ops/linear.hpp"
+#include "coexec/plan/predicted.hpp"
 #include "linear_reference.hpp"
 #include "support.hpp"
 
@@ -106,6 +107,27 @@ TEST_CASE("runs keep the pool's workers awake through a device wait, except wher
     CHECK(pool.sleeping() == 2);  // its threads would share cores with spinning workers
   } else {
     CHECK(test::eventually([&] { return pool.sleeping() == 0; }));
+  }
+}
+
+TEST_CASE("a predicted plan leaves the device whole work-group tiles where N holds whole tiles") {
+  auto ctx = test::make_context();
+  cpu::thread_pool pool(2);
+  constexpr std::size_t m = 64, k = 96;
+  const std::size_t tile = gpu::default_config<float>(ctx.caps(), gpu::classify(m)).column_granule();
+  if (tile <= memory::panel_width<float>) {
+    test::report_skip("tile-aligned plans", "the device kernel's tile on '" + ctx.caps().name + "' is one panel");
+    return;
+  }
+  const std::size_t n = 8 * tile;
+  std::mt19937 rng(3);
+  const auto w = test::random_values<float>(n * k, rng);
+  ops::linear<float, cpu::packed_gemm, plan::predicted<>> layer(ctx, pool, n, k, w);
+  io_buffer<float> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
+  for (int run = 0; run < 20; ++run) {
+    layer(x.data(), m, y.data());
+    CAPTURE(layer.last_run().split);
+    CHECK(layer.last_run().split % tile == 0);
   }
 }
 

@@ -60,13 +60,16 @@ struct analytic_op {
   bool shared_memory() const { return shared; }
   std::size_t columns() const { return shape.n; }
   std::size_t split_granule() const { return granule; }
+  std::size_t tile = 0;  // the device's work-group tile where it has one: a part tile costs a whole one
+  std::size_t tile_granule() const { return tile != 0 ? tile : granule; }
   std::size_t element_size() const { return sizeof(float); }
   std::size_t cpu_threads() const { return 4; }
   gpu::gemm_config device_config() const { return gpu::gemm_config::local(64, 64, 16, 4, 8, 4); }
   predict::device_profile device_profile() const { return {8, 20.0}; }
 
   double seconds(side s, std::size_t split) const {
-    const std::size_t cols = s == side::cpu ? split : shape.n - split;
+    std::size_t cols = s == side::cpu ? split : shape.n - split;
+    if (s == side::gpu && tile != 0) cols = (cols + tile - 1) / tile * tile;
     return cols == 0 ? 0 : 1e-6 * (s == side::cpu ? truth.cpu : truth.gpu).us(2.0 * shape.m * cols * shape.k);
   }
   // The CPU part's time from the run's start: it begins once the device part is enqueued.
@@ -505,6 +508,20 @@ TEST_CASE("runs of each side alone given before the first plan anchor it instead
   own.anchor_with(bert_ffn, ops::run_record{.split = 0, .device_seconds = device_alone, .total_seconds = device_alone});
   CHECK(own.choose(bert_ffn, other) == 0);
   CHECK(other.previous_split != SIZE_MAX);
+}
+
+TEST_CASE("where the device works in tiles, the plan leaves it whole tiles") {
+  // A part tile costs the device a whole one, a step no factor per side can model: aligned to
+  // the panels only, a plan can give the device a part tile it pays in full.
+  analytic_op op{bert_ffn, device_faster};
+  op.tile = 192;
+  analytic_planner planner(device_faster);
+  const std::vector<std::size_t> splits = op.run_planned(planner, 40);
+  CHECK(std::all_of(splits.begin(), splits.end(), [](std::size_t s) { return s % 192 == 0; }));
+  // The best split by the tiled truth, among the panel-aligned ones, is a tile boundary.
+  const std::size_t best = op.best_split();
+  CAPTURE(best);
+  CHECK(splits.back() == best);
 }
 
 TEST_CASE("exploration times the side a plan does not use and moves a plan anchored in a slow period") {

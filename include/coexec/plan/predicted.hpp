@@ -318,7 +318,8 @@ class predicted {
   /// The split to run `key` with: its plan, or once in a while an alternative to it
   /// (correction_options::explore_every where op.shared_memory() is true, else explore_every_unshared). `op` offers
   /// what features::setup asks and, for one-dimensional operators, columns() and
-  /// split_granule(), else extent(split_dimension) and split_granule(split_dimension). With
+  /// split_granule() (and optionally tile_granule(), a multiple of it that candidates then step
+  /// by), else extent(split_dimension) and split_granule(split_dimension). With
   /// run() and last_record() the endpoints are anchored, unless anchor_with() gave runs of both.
   template <class Op>
   choice choose(const Key& key, Op& op) {
@@ -335,7 +336,7 @@ class predicted {
       if constexpr (multi_dimensional)
         p.extents[index(d)] = {op.extent(d), op.split_granule(d)};
       else
-        p.extents[index(d)] = {op.columns(), op.split_granule()};
+        p.extents[index(d)] = {op.columns(), candidate_granule(op)};
     }
     if (!anchor_on_context_runs(key, p))
       if constexpr (requires { op.last_record(); })
@@ -478,6 +479,14 @@ class predicted {
   };
 
   static constexpr std::size_t index(split_dimension d) noexcept { return static_cast<std::size_t>(d); }
+  // What a one-dimensional plan's candidates step by: op.tile_granule() where it offers one
+  // (splits that leave the device whole work-group tiles: a part tile costs it a whole one, a
+  // step that a factor per side cannot model), else op.split_granule().
+  template <class Op>
+  static std::size_t candidate_granule(const Op& op) {
+    if constexpr (requires { op.tile_granule(); }) return op.tile_granule();
+    else return op.split_granule();
+  }
   static choice result(split_plan at) noexcept {
     if constexpr (multi_dimensional) return at;
     else return at.split;

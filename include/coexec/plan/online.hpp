@@ -67,8 +67,9 @@ struct correction_options {
   /// holds its slice of weight panels, and moving the split moves panels between host and device:
   /// in the H100's grid search of BERT's 768 -> 3072 layer at M = 1, some splits took 2-3 ms
   /// against 50-90 µs). 64x rarer, so that the moves cost a small part of the runs between
-  /// explorations; but not never: there a layer at M = 1 whose CPU alone takes 15-25 µs was
-  /// anchored at 3 ms a run, in a CPU stall, and ran on the device (57 µs) for good. 0: never.
+  /// explorations; but not never: there a layer at M = 1 whose CPU alone takes 15-25 µs left
+  /// anchoring with its CPU estimated at about 3 ms (CPU stalls of 3-4 ms a run) and ran on the
+  /// device (57 µs) for good. 0: never.
   std::size_t explore_every_unshared = 4096;
   /// Runs of an exploration at least; it times its alternative as anchoring times a side (at
   /// least anchor_seconds, then while it gets faster), since a side that has not run for

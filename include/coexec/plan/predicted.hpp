@@ -54,6 +54,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -597,7 +598,7 @@ class predicted {
   bool anchor_on_context_runs(const Key& key, plan& p) {
     const auto found = context_runs_.find(key);
     if (found == context_runs_.end()) return false;
-    const auto [device_runs, cpu_runs] = found->second;
+    const auto [device_runs, cpu_runs] = std::move(found->second);
     context_runs_.erase(found);
     if (device_runs.empty() || cpu_runs.empty()) return false;
     const split_dimension d = features::dimensions[0];

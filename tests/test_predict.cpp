@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -45,6 +46,7 @@ ensemble two_stumps(ensemble_kind kind, output_transform transform = output_tran
 model_set sample_set() {
   model_set set;
   set.models["linear/cpu"] = {{"m", "k"}, two_stumps(ensemble_kind::boosted, output_transform::exp, 0.125)};
+  set.models["linear/cpu"].trees.baseline = {{baseline_term::constant, 2.5}, {1, 0.25}};
   set.models["linear/gpu"] = {{"m", "k"}, two_stumps(ensemble_kind::forest)};
   ensemble deep;
   deep.kind = ensemble_kind::tree;
@@ -87,12 +89,12 @@ const std::vector<std::array<double, 3>> probes = {
 // The example header is usable in constant expressions, which is the point of its format.
 static_assert(models::example::linear_cpu::model.valid());
 static_assert(near(models::example::linear_cpu::model.predict(std::array{4.0, 128.0}),
-                   3.4903429574618414, 1e-14));
+                   1.5 * 3.4903429574618414, 1e-14));
 
 TEST_CASE("the example model predicts the hand-computed value at run time") {
   const auto& model = models::example::linear_cpu::model;
   CHECK(model.raw(std::array{4.0, 128.0}) == 1.25);
-  CHECK(model.predict(std::array{4.0, 128.0}) == std::exp(1.25));
+  CHECK(model.predict(std::array{4.0, 128.0}) == std::exp(1.25) * 1.5);
   CHECK(model.raw(std::array{9.0, 64.0}) == 1.0 - 0.5 + 0.25);
 }
 
@@ -116,6 +118,19 @@ TEST_CASE("boosting adds the trees to the base score, a forest averages them") {
   CHECK(single.predict(std::array{123.0}) == 7.0);
 }
 
+TEST_CASE("the baseline scales the prediction by its terms' sum, 1 where it has none") {
+  ensemble e = two_stumps(ensemble_kind::boosted, output_transform::exp, -11);
+  const std::array x{0.5, 4.0};  // trees: 1 + 10, so exp(raw) = 1
+  CHECK(e.predict(x) == 1.0);
+  e.baseline = {{baseline_term::constant, 3}, {1, 0.5}, {0, 2}};
+  CHECK(e.valid());
+  CHECK(e.view().scale(x) == 3 + 0.5 * 4 + 2 * 0.5);
+  CHECK(e.predict(x) == 6.0);
+  e.transform = output_transform::identity;
+  e.base_score = -10;
+  CHECK(e.predict(x) == 6.0);  // raw 1 times the baseline
+}
+
 TEST_CASE("splits compare the feature rounded to float, as scikit-learn does") {
   const ensemble e = two_stumps(ensemble_kind::boosted);
   // 1 + 1e-9 rounds to 1.0f, which is <= the threshold 1.0f: left, like scikit-learn's float32 X.
@@ -132,12 +147,17 @@ constexpr std::array stump{split(0, 1.0f, 1, 2), leaf(1.0f), leaf(2.0f)};
 constexpr bool stump_with_node(std::size_t index, node replacement, std::size_t feature_count = 1) {
   std::array nodes = stump;
   nodes[index] = replacement;
-  return ensemble_view{.feature_count = feature_count, .roots = one_root, .nodes = nodes}.valid();
+  return ensemble_view{.feature_count = feature_count, .roots = one_root, .nodes = nodes, .baseline = {}}.valid();
+}
+
+constexpr bool stump_with_baseline(std::initializer_list<baseline_term> terms) {
+  const std::span<const baseline_term> baseline(terms.begin(), terms.size());
+  return ensemble_view{.feature_count = 1, .roots = one_root, .nodes = stump, .baseline = baseline}.valid();
 }
 
 constexpr bool stump_with_roots(std::span<const std::int32_t> roots,
                                 ensemble_kind kind = ensemble_kind::boosted) {
-  return ensemble_view{.kind = kind, .feature_count = 1, .roots = roots, .nodes = stump}.valid();
+  return ensemble_view{.kind = kind, .feature_count = 1, .roots = roots, .nodes = stump, .baseline = {}}.valid();
 }
 
 }  // namespace
@@ -153,6 +173,15 @@ TEST_CASE("valid() rejects malformed structures, in constant expressions too") {
   static_assert(!stump_with_node(0, split(0, std::numeric_limits<float>::quiet_NaN(), 1, 2)));
   static_assert(!stump_with_node(1, leaf(std::numeric_limits<float>::infinity())));
   static_assert(!stump_with_node(0, split(0, 1.0f, 1, 2), 0));
+
+  static_assert(stump_with_baseline({}));
+  static_assert(stump_with_baseline({{baseline_term::constant, 1e-3}, {0, 0}}));
+  static_assert(!stump_with_baseline({{0, 1}}));  // no constant: zero at x = 0
+  static_assert(!stump_with_baseline({{baseline_term::constant, 0}, {0, 1}}));
+  static_assert(!stump_with_baseline({{baseline_term::constant, 1}, {0, -1}}));  // negative rate
+  static_assert(!stump_with_baseline({{baseline_term::constant, 1}, {1, 1}}));  // feature >= feature_count
+  static_assert(!stump_with_baseline({{baseline_term::constant, 1}, {-2, 1}}));
+  static_assert(!stump_with_baseline({{baseline_term::constant, std::numeric_limits<double>::infinity()}}));
 
   static_assert(stump_with_roots(std::array{0}, ensemble_kind::tree));
   static_assert(!stump_with_roots({}));
@@ -206,16 +235,25 @@ TEST_CASE("the file format is the documented one") {
   set.models["x"].trees.feature_count = 1;
   set.models["x"].trees.nodes[3].feature = 0;
   CHECK(saved(set) ==
-        "coexec-model 1\n"
+        "coexec-model 2\n"
         "models 1\n"
         "model x 1 a\n"
         "ensemble forest identity 0 1 2\n"
+        "baseline 0\n"
         "tree 3\nsplit 0 1 1 2\nleaf 1\nleaf 2\n"
         "tree 3\nsplit 0 10 1 2\nleaf 10\nleaf 20\n");
   // Comments, blank lines, tabs and CRLF are accepted.
   std::istringstream in(
       "# trained 2024\r\ncoexec-model 1\r\n\r\nmodels 0\r\n  # no models\t\r\n");
   CHECK(load_model_set(in).models.empty());
+  set.models["x"].trees.baseline = {{baseline_term::constant, 0.5}, {0, 1.25}};
+  CHECK(saved(set).find("\nbaseline 2 constant 0.5 0 1.25\n") != std::string::npos);
+  // Version 1 files have no baseline lines, and load without a baseline.
+  std::istringstream version_1(
+      "coexec-model 1\nmodels 1\nmodel x 1 a\nensemble tree identity 0 1 1\ntree 1\nleaf 4\n");
+  const model_set old = load_model_set(version_1);
+  CHECK(old.at("x").trees.baseline.empty());
+  CHECK(old.at("x").trees.predict(std::array{0.0}) == 4.0);
 }
 
 TEST_CASE("malformed model files are errors that name the line") {
@@ -230,44 +268,53 @@ TEST_CASE("malformed model files are errors that name the line") {
     CHECK(failure->code() == errc::invalid_argument);
     CHECK(std::string(failure->what()).find("line " + std::to_string(line) + ":") != std::string::npos);
   };
-  // Line 1 is the header, 2 "models 3", 3 "model conv/cpu ...", 4 its ensemble, 5 "tree 5",
-  // 6 its root split.
+  // Line 1 is the header, 2 "models 3", 3 "model conv/cpu ...", 4 its ensemble, 5 its
+  // baseline, 6 "tree 5", 7 its root split; 14 is linear/cpu's baseline.
   check_rejected("", 1);
-  check_rejected(replaced(good, "coexec-model 1", "coexec-model 2"), 1);
-  check_rejected(replaced(good, "coexec-model 1", "coexec-mode1 1"), 1);
-  check_rejected(replaced(good, "models 3", "models 4"), 31);
+  check_rejected(replaced(good, "coexec-model 2", "coexec-model 3"), 1);
+  check_rejected(replaced(good, "coexec-model 2", "coexec-mode1 2"), 1);
+  check_rejected(replaced(good, "models 3", "models 4"), 34);
   check_rejected(replaced(good, "models 3", "models 99999999999999999999999"), 2);
   check_rejected(replaced(good, "models 3", "models -1"), 2);
   check_rejected(replaced(good, "models 3", "models 1000000"), 2);
-  check_rejected(replaced(good, "models 3", "models 2"), 21);  // trailing content
+  check_rejected(replaced(good, "models 3", "models 2"), 23);  // trailing content
   check_rejected(replaced(good, "model conv/cpu 3", "model conv/cpu 4"), 3);
   check_rejected(replaced(good, "model conv/cpu 3", "model conv/cpu 2000"), 3);
-  check_rejected(replaced(good, "model linear/cpu", "model conv/cpu"), 11);  // duplicate
+  check_rejected(replaced(good, "model linear/cpu", "model conv/cpu"), 12);  // duplicate
   check_rejected(replaced(good, "ensemble tree identity 0 3 1", "ensemble tree identity 0 3 2"), 4);
   check_rejected(replaced(good, "ensemble tree identity 0 3 1", "ensemble tree identity 0 2 1"), 4);
   check_rejected(replaced(good, "ensemble tree identity 0 3 1", "ensemble bush identity 0 3 1"), 4);
   check_rejected(replaced(good, "ensemble tree identity 0 3 1", "ensemble tree log 0 3 1"), 4);
   check_rejected(replaced(good, "ensemble tree identity 0 3 1", "ensemble tree identity nan 3 1"), 4);
   check_rejected(replaced(good, "ensemble tree identity 0 3 1", "ensemble tree identity 0 3 1 7"), 4);
-  check_rejected(replaced(good, "ensemble boosted exp 0.125 2 2", "ensemble boosted exp 0.125 2 1000000000"), 12);
-  check_rejected(replaced(good, "tree 5", "tree 0"), 5);
-  check_rejected(replaced(good, "tree 5", "tree 4294967297"), 5);
-  check_rejected(replaced(good, "tree 5", "tree 6"), 11);
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 nan 1 4"), 6);
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 inf 1 4"), 6);
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 1e39 1 4"), 6);
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1x 1 4"), 6);
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 3 0.1 1 4"), 6);   // feature range
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1 5"), 6);   // child range
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 0 4"), 6);   // cycle
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1 4294967296"), 6);
-  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1"), 6);
-  check_rejected(replaced(good, "split 0 -3.5 2 3", "split 0 -3.5 2 1"), 7);  // back edge
-  check_rejected(replaced(good, "leaf -1", "leaf NaN"), 8);
-  check_rejected(replaced(good, "leaf -1", "leaf"), 8);
-  check_rejected(replaced(good, "leaf -1", "node -1"), 8);
-  check_rejected(replaced(good, "\nleaf -1\n", "\n" + std::string(70000, 'x') + "\n"), 8);
+  check_rejected(replaced(good, "ensemble boosted exp 0.125 2 2", "ensemble boosted exp 0.125 2 1000000000"), 13);
+  check_rejected(replaced(good, "tree 5", "tree 0"), 6);
+  check_rejected(replaced(good, "tree 5", "tree 4294967297"), 6);
+  check_rejected(replaced(good, "tree 5", "tree 6"), 12);
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 nan 1 4"), 7);
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 inf 1 4"), 7);
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 1e39 1 4"), 7);
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1x 1 4"), 7);
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 3 0.1 1 4"), 7);   // feature range
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1 5"), 7);   // child range
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 0 4"), 7);   // cycle
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1 4294967296"), 7);
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1"), 7);
+  check_rejected(replaced(good, "split 0 -3.5 2 3", "split 0 -3.5 2 1"), 8);  // back edge
+  check_rejected(replaced(good, "leaf -1", "leaf NaN"), 9);
+  check_rejected(replaced(good, "leaf -1", "leaf"), 9);
+  check_rejected(replaced(good, "leaf -1", "node -1"), 9);
+  check_rejected(replaced(good, "\nleaf -1\n", "\n" + std::string(70000, 'x') + "\n"), 9);
   check_rejected(replaced(good, "model conv/cpu", "model conv\x01"), 3);
+  check_rejected(replaced(good, "baseline 0\ntree 5", "tree 5"), 5);  // version 2 needs it
+  check_rejected(replaced(good, "baseline 0\ntree 5", "baseline 1\ntree 5"), 5);
+  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant 2.5 2 0.25"), 14);
+  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant 2.5 1 -0.25"), 14);
+  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant nan 1 0.25"), 14);
+  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 1 1 0.25"), 14);  // no constant
+  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 3 constant 2.5 1 0.25"), 14);
+  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant 2.5 one 0.25"), 14);
+  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 9999 constant 2.5 1 0.25"), 14);
 }
 
 TEST_CASE("every truncation of a model file is an error, never a crash") {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end test of train_predictor.py: trains on synthetic calibration data whose times are
-a known function of the features, checks the held-out accuracy and the noise floor it prints
-for synthetic repeated measurements, then compiles a C++ program against the generated header
+a known function of the features, checks the held-out accuracy, the fitted baselines and the
+noise floor it prints for synthetic repeated measurements, then compiles a C++ program against the generated header
 and the model file and checks both reproduce scikit-learn.
 
 Usage: test_train_predictor.py [--cxx g++] [--include DIR]; exits non-zero on failure.
@@ -35,9 +35,13 @@ EXPECTED_NOISE = {"linear/cpu": "75.0%", "linear/gpu": "25.0%", "conv/cpu": "50.
                   "conv/gpu": "-"}
 
 
+# Each side's time: a launch/overhead cost (us) plus its flops at a rate (flops per us).
+OVERHEAD_AND_RATE = {"cpu": (3.0, 2e4), "gpu": (25.0, 4e5)}
+
+
 def synthetic_time_us(side: str, flops: float, rng: random.Random) -> float:
-    """A launch/overhead cost plus throughput-bound work, with 2% multiplicative noise."""
-    overhead, flops_per_us = (3.0, 2e4) if side == "cpu" else (25.0, 4e5)
+    """Overhead plus throughput-bound work, with 2% multiplicative noise."""
+    overhead, flops_per_us = OVERHEAD_AND_RATE[side]
     return (overhead + flops / flops_per_us) * math.exp(rng.gauss(0, 0.02))
 
 
@@ -76,6 +80,24 @@ def check_noise_floor(table: str) -> None:
                if cells[0] in EXPECTED_NOISE and cells[1] in train_predictor.KINDS}
     print(f"noise floor printed: {printed}")
     assert printed == EXPECTED_NOISE, f"expected {EXPECTED_NOISE}"
+
+
+def check_baselines(model_file: Path) -> None:
+    """Each model's baseline is the synthetic time's own form, overhead + flops / rate: its fit
+    must find the rate within 5% and the overhead, which few rows show above the noise of their
+    work, within 25%."""
+    name = None
+    for line in model_file.read_text().splitlines():
+        fields = line.split()
+        if fields[0] == "model":
+            name, features = fields[1], fields[3:]
+        elif fields[0] == "baseline":
+            terms = dict(zip(fields[2::2], map(float, fields[3::2])))
+            overhead, flops_per_us = OVERHEAD_AND_RATE[name.split("/")[1]]
+            fitted_overhead, fitted_rate = terms["constant"], 1 / terms[str(features.index("flops"))]
+            print(f"{name}: baseline {fitted_overhead:.3g} us + flops / {fitted_rate:.3g} per us")
+            assert abs(fitted_overhead / overhead - 1) <= 0.25, f"{name}: overhead {fitted_overhead}"
+            assert abs(fitted_rate / flops_per_us - 1) <= 0.05, f"{name}: rate {fitted_rate}"
 
 
 def check_held_out_accuracy(predictions: list[dict]) -> None:
@@ -204,6 +226,7 @@ def main() -> int:
         with open(workdir / "calibration.csv", newline="") as file:
             rows = list(csv.DictReader(file))
         check_held_out_accuracy(predictions)
+        check_baselines(workdir / "synthetic.model")
         check_cpp_agrees(workdir, args, rows, predictions)
     print("test_train_predictor: passed")
     return 0

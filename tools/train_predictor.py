@@ -6,8 +6,13 @@ Input: one or more CSVs (e.g. linear.csv and conv.csv of coexec-calibrate), each
 e.g. conv/gpu, gets its own model over the feature columns that are filled in for it (ops may
 use different columns and leave the others empty); all models go into one model file/header.
 
-Models are tree ensembles fitted to log(time_us), scored on whole held-out shapes (never on rows
-of a shape seen in training), then refitted on all rows and exported as
+Each model is a baseline times a tree ensemble. The baseline is a roofline-like linear fit,
+a constant plus FLOPs and bytes (whichever of the BASELINE_FEATURES the model has) at
+non-negative rates, fitted for least relative error; the trees are fitted to log(time_us /
+baseline), how far each shape runs from it. Trees alone are piecewise constant and would have
+to learn how time scales with size step by step from the shapes they saw. Models are scored by
+k-fold cross-validation over whole shapes (each shape predicted by a model fitted without any
+row of it), then refitted on all rows and exported as
   --model FILE   the run-time text format of include/coexec/predict/model_file.hpp, and/or
   --header FILE  a C++ header of constexpr arrays, the format of
                  include/coexec/predict/models/example.hpp (namespace models::<--name>).
@@ -31,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
-from sklearn.model_selection import GroupShuffleSplit
+from scipy.optimize import nnls
+from sklearn.model_selection import GroupKFold
 from sklearn.tree import DecisionTreeRegressor
 
 KEY_COLUMNS = ("op", "side", "shape_id")
@@ -43,6 +49,10 @@ EXPORTED_KIND = {"gbt": "boosted", "forest": "forest", "tree": "tree"}
 # Exported leaves and thresholds are floats, so the export may differ from scikit-learn by
 # float rounding; anything beyond this is an export bug.
 EXPORT_TOLERANCE = 1e-4
+# Inputs the baseline may scale with: the work a side does and the bytes it moves.
+BASELINE_FEATURES = ("flops", "critical_flops", "bytes")
+# The baseline's least constant (us), so it stays positive where the fit leaves none.
+MIN_BASELINE_CONSTANT_US = 1e-3
 
 
 class InputError(Exception):
@@ -62,14 +72,39 @@ class Group:
 
 
 @dataclass
+class Baseline:
+    """constant + sum of weight * x[:, feature] over the terms: what the trees' exp scales."""
+
+    constant: float
+    terms: list[tuple[int, float]]  # (feature index, weight > 0)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        # Summed term by term in the C++ evaluator's order, so both round alike.
+        total = np.full(len(x), self.constant)
+        for feature, weight in self.terms:
+            total += weight * x[:, feature]
+        return total
+
+
+@dataclass
+class Fitted:
+    """A baseline and the estimator fitted to log(time / baseline)."""
+
+    kind: str
+    baseline: Baseline
+    estimator: object
+
+    def predict_us(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(self.estimator.predict(x)) * self.baseline(x)
+
+
+@dataclass
 class Evaluation:
     kind: str
-    test: np.ndarray  # indices of the held-out rows
-    predicted_us: np.ndarray  # predictions for the held-out rows
+    predicted_us: np.ndarray  # each row's prediction by a model fitted without its shape
 
     def relative_errors(self, group: Group) -> np.ndarray:
-        actual = group.time_us[self.test]
-        return np.abs(self.predicted_us - actual) / actual
+        return np.abs(self.predicted_us - group.time_us) / group.time_us
 
     def mape(self, group: Group) -> float:
         return float(np.mean(self.relative_errors(group)))
@@ -102,6 +137,7 @@ class Ensemble:
     base_score: float
     features: list[str]
     trees: list[Tree]
+    baseline: Baseline
 
     def raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The C++ evaluator's raw() for each row, bit for bit, and the nodes it visits."""
@@ -238,15 +274,36 @@ def make_estimator(kind: str, args: argparse.Namespace):
     return DecisionTreeRegressor(max_depth=args.max_depth, random_state=args.seed)
 
 
+def fit_baseline(group: Group, rows: np.ndarray) -> Baseline:
+    """Non-negative rates minimising the relative error of constant + rates . BASELINE_FEATURES
+    over `rows`; columns are scaled to 1 for the solver."""
+    columns = [group.features.index(f) for f in BASELINE_FEATURES if f in group.features]
+    a = np.column_stack([np.ones(len(rows)), group.x[np.ix_(rows, columns)]])
+    scale = np.maximum(np.abs(a).max(axis=0), 1e-30)
+    inverse_time = 1 / group.time_us[rows]
+    solution, _ = nnls(a / scale * inverse_time[:, np.newaxis], group.time_us[rows] * inverse_time)
+    weights = solution / scale
+    return Baseline(max(float(weights[0]), MIN_BASELINE_CONSTANT_US),
+                    [(c, float(w)) for c, w in zip(columns, weights[1:]) if w > 0])
+
+
+def fit(group: Group, rows: np.ndarray, kind: str, args: argparse.Namespace) -> Fitted:
+    baseline = fit_baseline(group, rows)
+    target = np.log(group.time_us[rows] / baseline(group.x[rows]))
+    return Fitted(kind, baseline, make_estimator(kind, args).fit(group.x[rows], target))
+
+
 def evaluate(group: Group, kind: str, args: argparse.Namespace) -> Evaluation:
-    """Fits on the training shapes and predicts the held-out ones."""
-    splitter = GroupShuffleSplit(n_splits=1, test_size=args.test_share, random_state=args.seed)
-    train, test = next(splitter.split(group.x, groups=group.shapes))
-    estimator = make_estimator(kind, args).fit(group.x[train], np.log(group.time_us[train]))
-    return Evaluation(kind, test, np.exp(estimator.predict(group.x[test])))
+    """Predicts every row by a model fitted on the other folds' shapes."""
+    predicted = np.empty(len(group.x))
+    folds = GroupKFold(n_splits=min(args.folds, len(set(group.shapes))))
+    for train, test in folds.split(group.x, groups=group.shapes):
+        predicted[test] = fit(group, train, kind, args).predict_us(group.x[test])
+    return Evaluation(kind, predicted)
 
 
-def export(estimator, kind: str, features: list[str]) -> Ensemble:
+def export(fitted: Fitted, features: list[str]) -> Ensemble:
+    estimator, kind = fitted.estimator, fitted.kind
     if kind == "gbt":
         # scikit-learn predicts init + learning_rate * sum(trees); fold the rate into the leaves.
         trees = [export_tree(t.tree_, estimator.learning_rate) for t in estimator.estimators_[:, 0]]
@@ -257,7 +314,7 @@ def export(estimator, kind: str, features: list[str]) -> Ensemble:
     else:
         trees = [export_tree(estimator.tree_, 1.0)]
         base_score = 0.0
-    return Ensemble(EXPORTED_KIND[kind], base_score, features, trees)
+    return Ensemble(EXPORTED_KIND[kind], base_score, features, trees, fitted.baseline)
 
 
 def export_tree(tree, scale: float) -> Tree:
@@ -285,12 +342,15 @@ def float_text(value) -> str:
 
 
 def model_file_text(models: list[Ensemble], names: list[str], source: str) -> str:
-    lines = ["coexec-model 1", f"# trained by tools/train_predictor.py from {source}",
+    lines = ["coexec-model 2", f"# trained by tools/train_predictor.py from {source}",
              f"models {len(models)}"]
     for name, model in zip(names, models):
         lines.append(f"model {name} {len(model.features)} {' '.join(model.features)}")
         lines.append(f"ensemble {model.kind} exp {float_text(model.base_score)} "
                      f"{len(model.features)} {len(model.trees)}")
+        terms = [("constant", model.baseline.constant),
+                 *((str(f), w) for f, w in model.baseline.terms)]
+        lines.append(f"baseline {len(terms)} " + " ".join(f"{f} {float_text(w)}" for f, w in terms))
         for tree in model.trees:
             lines.append(f"tree {len(tree.feature)}")
             for i in range(len(tree.feature)):
@@ -307,7 +367,8 @@ def header_text(namespace: str, models: list[Ensemble], names: list[str],
     lines = [
         "#pragma once",
         f"// Model header generated by tools/train_predictor.py from {source}; regenerate it",
-        "// rather than edit it. Models predict time in us from features trained on log(time_us).",
+        "// rather than edit it. Models predict time in us: exp(trees) x baseline, the trees trained",
+        "// on log(time_us / baseline).",
         "#include <array>",
         "#include <cstdint>",
         "#include <string_view>",
@@ -330,12 +391,17 @@ def model_header_lines(name: str, model: Ensemble, spot: np.ndarray) -> list[str
     node_count = sum(len(t.feature) for t in model.trees)
     features = ", ".join(json.dumps(f) for f in model.features)
     spot_raw, _ = model.raw(spot[np.newaxis, :])
+    spot_scale = model.baseline(spot[np.newaxis, :])[0]
+    terms = [f"{{baseline_term::constant, {float_text(model.baseline.constant)}}}",
+             *(f"{{{f}, {float_text(w)}}}" for f, w in model.baseline.terms)]
     lines = [
         f"namespace {identifier} {{",
         f"inline constexpr std::string_view name = {json.dumps(name)};",
         f"inline constexpr std::array<std::string_view, {len(model.features)}> features{{{features}}};",
         *wrapped(f"inline constexpr std::array<std::int32_t, {len(roots)}> roots",
                  [str(r) for r in roots]),
+        *wrapped(f"inline constexpr std::array<baseline_term, {len(terms)}> baseline",
+                 ["{" + ", ".join(terms) + "}"]),
         f"inline constexpr std::array<node, {node_count}> nodes{{{{",
     ]
     for index, tree in enumerate(model.trees):
@@ -352,11 +418,14 @@ def model_header_lines(name: str, model: Ensemble, spot: np.ndarray) -> list[str
         f"    .feature_count = {len(model.features)},",
         "    .roots = roots,",
         "    .nodes = nodes,",
+        "    .baseline = baseline,",
         "};",
         "static_assert(model.valid());",
         "// Spot check against the trainer's own evaluation (raw is the value before the transform).",
         f"static_assert(model.raw(std::array{{{', '.join(float_text(v) for v in spot)}}}) == "
         f"{float_text(spot_raw[0])});",
+        f"static_assert(model.scale(std::array{{{', '.join(float_text(v) for v in spot)}}}) == "
+        f"{float_text(spot_scale)});",
         f"}}  // namespace {identifier}",
     ]
     return lines
@@ -379,19 +448,19 @@ def cpp_identifier(name: str) -> str:
 
 def write_predictions(path: Path, groups: list[Group], evaluations: list[Evaluation],
                       final_us: list[np.ndarray]) -> None:
-    """Every row's held-out-evaluation prediction (for held-out rows) and final-model
-    prediction, for plots and for checking exported models against scikit-learn."""
+    """Every row's cross-validated prediction (held_out_us, from a model that never saw its
+    shape; held_out is 1 on every row) and final-model prediction, for plots and for checking
+    exported models against scikit-learn."""
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["row", "op", "side", "shape_id", "held_out", TARGET_COLUMN,
                          "held_out_us", "final_us"])
         for group, evaluation, final in zip(groups, evaluations, final_us):
-            held_out = dict(zip(evaluation.test, evaluation.predicted_us))
             op, side = group.name.split("/", 1)
             for i in range(len(group.rows)):
-                writer.writerow([group.rows[i], op, side, group.shapes[i], int(i in held_out),
+                writer.writerow([group.rows[i], op, side, group.shapes[i], 1,
                                  repr(float(group.time_us[i])),
-                                 repr(float(held_out[i])) if i in held_out else "",
+                                 repr(float(evaluation.predicted_us[i])),
                                  repr(float(final[i]))])
 
 
@@ -413,16 +482,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-trees", type=int, default=32, help="trees per model")
     parser.add_argument("--max-depth", type=int, default=5, help="depth of each tree")
     parser.add_argument("--learning-rate", type=float, default=0.2, help="for gbt")
-    parser.add_argument("--test-share", type=float, default=0.2,
-                        help="share of shapes held out for evaluation")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="cross-validation folds of whole shapes for evaluation")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.header and not (args.name and args.name.isascii() and args.name.isidentifier()):
         parser.error("--header needs --name, a C++ identifier")
     if not 1 <= args.max_trees <= 1000 or not 1 <= args.max_depth <= 16:
         parser.error("--max-trees must be in [1, 1000] and --max-depth in [1, 16]")
-    if not 0 < args.test_share < 1:
-        parser.error("--test-share must be in (0, 1)")
+    if args.folds < 2:
+        parser.error("--folds must be at least 2")
     return args
 
 
@@ -448,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     kinds = KINDS if args.kind == "auto" else (args.kind,)
-    print(f"{'model':<12} {'kind':<7} {'shapes':>6} {'rows':>6} {'held out':>10} "
+    print(f"{'model':<12} {'kind':<7} {'shapes':>6} {'rows':>6} {'folds':>6} "
           f"{'MAPE':>7} {'±10%':>7} {'noise':>7} {'trees':>5} {'depth':>5} {'visits':>7}")
     models, evaluations, final_us, spot_checks = [], [], [], []
     for group in groups:
@@ -458,20 +527,20 @@ def main(argv: list[str] | None = None) -> int:
             scores = ", ".join(f"{c.kind} {100 * c.mape(group):.1f}%" for c in candidates)
             print(f"{group.name:<12} held-out MAPE by kind: {scores}")
 
-        estimator = make_estimator(best.kind, args).fit(group.x, np.log(group.time_us))
-        model = export(estimator, best.kind, group.features)
+        fitted = fit(group, np.arange(len(group.x)), best.kind, args)
+        model = export(fitted, group.features)
         raw, visits = model.raw(group.x)
-        final = np.exp(estimator.predict(group.x))
-        mismatch = float(np.max(np.abs(np.exp(raw) - final) / final))
+        final = fitted.predict_us(group.x)
+        exported = np.exp(raw) * model.baseline(group.x)
+        mismatch = float(np.max(np.abs(exported - final) / final))
         if mismatch > EXPORT_TOLERANCE:
             raise RuntimeError(f"{group.name}: exported model differs from scikit-learn "
                                f"by {mismatch:.2e} (relative)")
 
-        held_out = f"{len(set(group.shapes[best.test]))}/{len(best.test)}"
         floor = (f"{100 * within_10_percent(np.array(noise[group.name])):>6.1f}%"
                  if group.name in noise else f"{'-':>7}")
         print(f"{group.name:<12} {best.kind:<7} {len(set(group.shapes)):>6} {len(group.x):>6} "
-              f"{held_out:>10} {100 * best.mape(group):>6.1f}% "
+              f"{args.folds:>6} {100 * best.mape(group):>6.1f}% "
               f"{100 * best.within_10_percent(group):>6.1f}% {floor} {len(model.trees):>5} "
               f"{model.max_depth():>5} {visits.mean():>7.0f}")
         models.append(model)
@@ -479,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
         final_us.append(final)
         spot_checks.append(group.x[0])
 
-    print("held out: shapes/rows never seen in training; ±10%: held-out predictions within 10%;\n"
+    print("MAPE, ±10%: of each row predicted by a model fitted without its shape (folds: of "
+          "whole shapes);\n"
           "noise: repeats (--noise) within 10% of the first measurement, about the most a model can "
           "reach;\nvisits: tree nodes a prediction walks, mean over rows (the predict cost)")
     source = " and ".join(path.name for path in args.csv)

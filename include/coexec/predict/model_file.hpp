@@ -3,17 +3,19 @@
 // "linear/cpu", "linear/gpu", "conv/cpu", "conv/gpu" models with the feature names each takes).
 // tools/train_predictor.py writes them.
 //
-// Format, version 1. Lines hold whitespace-separated tokens; blank lines and lines starting
+// Format, version 2. Lines hold whitespace-separated tokens; blank lines and lines starting
 // with '#' are ignored. Numbers are decimal (floats as std::from_chars reads them, and finite).
 //
-//   coexec-model 1                                          first line of every file
+//   coexec-model 2                                          first line of every file
 //   models <count>                                          a set only: then <count> times
 //   model <name> <feature_count> <feature_name>...            one model's name and inputs
 //   ensemble <tree|forest|boosted> <identity|exp> <base_score> <feature_count> <tree_count>
+//   baseline <term_count> <feature|constant> <weight>...    the baseline's terms (0: none)
 //   tree <node_count>                                       <tree_count> times, each followed
 //   split <feature> <threshold> <left> <right>                by <node_count> node lines:
 //   leaf <value>                                              node i is the i-th of them
 //
+// Version 1 files, without baseline lines, are read as ensembles without a baseline.
 // A single-ensemble file is the first line and one `ensemble` block. Fields mean what they do
 // in tree_ensemble.hpp: child indices are tree-local and greater than the node's own, so every
 // accepted file is a valid() ensemble. Names are printable ASCII without whitespace.
@@ -77,13 +79,15 @@ struct model_file_limits {
   static constexpr std::size_t max_models = 256;  ///< models in a set
   static constexpr std::size_t max_features = 1024;  ///< features of one ensemble
   static constexpr std::size_t max_trees = 1 << 14;  ///< trees in one ensemble
+  static constexpr std::size_t max_baseline_terms = 1024;  ///< terms of one ensemble's baseline
   static constexpr std::size_t max_tree_nodes = 1 << 16;  ///< nodes in one tree
 };
 
 namespace detail {
 
 inline constexpr std::string_view model_file_magic = "coexec-model";
-inline constexpr int model_file_version = 1;
+inline constexpr int model_file_version = 2;
+inline constexpr int model_file_version_without_baseline = 1;  ///< still read
 inline constexpr std::array<std::string_view, 3> ensemble_kind_names{"tree", "forest", "boosted"};
 inline constexpr std::array<std::string_view, 2> output_transform_names{"identity", "exp"};
 
@@ -207,13 +211,31 @@ class model_file_reader {
   std::size_t line_number_ = 0;
 };
 
-inline void read_model_file_header(model_file_reader& in) {
+/// Reads the first line; returns the file's version.
+inline int read_model_file_header(model_file_reader& in) {
   const auto& header = in.next();
   if (header.size() != 2 || header[0] != model_file_magic)
     in.fail("not a model file (expected 'coexec-model <version>')");
-  if (in.integer<int>(header[1], "version") != model_file_version)
-    in.fail("unsupported version (this build reads version " +
-            std::to_string(model_file_version) + ")");
+  const int version = in.integer<int>(header[1], "version");
+  if (version != model_file_version && version != model_file_version_without_baseline)
+    in.fail("unsupported version (this build reads versions " + std::to_string(model_file_version_without_baseline) +
+            " and " + std::to_string(model_file_version) + ")");
+  return version;
+}
+
+inline std::vector<baseline_term> read_baseline(model_file_reader& in, std::size_t feature_count) {
+  const auto& fields = in.next();
+  if (fields[0] != "baseline" || fields.size() < 2) in.fail("expected 'baseline <term_count> <feature|constant> <weight>...'");
+  const std::size_t count = in.count(fields[1], 0, model_file_limits::max_baseline_terms, "baseline term count");
+  if (fields.size() != 2 + 2 * count) in.fail("baseline terms do not match their count");
+  std::vector<baseline_term> baseline(count);
+  for (std::size_t t = 0; t < count; ++t) {
+    const std::string_view feature = fields[2 + 2 * t];
+    baseline[t].feature = feature == "constant" ? baseline_term::constant : in.integer<std::int32_t>(feature, "baseline feature");
+    baseline[t].weight = in.finite<double>(fields[3 + 2 * t], "baseline weight");
+  }
+  if (const char* why = baseline_defect(baseline, feature_count)) in.fail(why);
+  return baseline;
 }
 
 inline node read_node(model_file_reader& in, std::int32_t index, std::int32_t tree_size,
@@ -234,8 +256,9 @@ inline node read_node(model_file_reader& in, std::int32_t index, std::int32_t tr
   return n;
 }
 
-/// Reads an `ensemble` block; a model set passes the feature count its model line declared.
-inline ensemble read_ensemble(model_file_reader& in,
+/// Reads an `ensemble` block of a file of `version`; a model set passes the feature count its
+/// model line declared.
+inline ensemble read_ensemble(model_file_reader& in, int version,
                               std::optional<std::size_t> expected_feature_count = std::nullopt) {
   const auto& header = in.expect("ensemble", 5);
   ensemble e;
@@ -248,6 +271,7 @@ inline ensemble read_ensemble(model_file_reader& in,
     in.fail("feature count differs from the model's feature names");
   const std::size_t tree_count = in.count(header[5], 1, model_file_limits::max_trees, "tree count");
   if (e.kind == ensemble_kind::tree && tree_count != 1) in.fail("a single tree needs tree count 1");
+  if (version != model_file_version_without_baseline) e.baseline = read_baseline(in, e.feature_count);
 
   for (std::size_t t = 0; t < tree_count; ++t) {
     const auto size = static_cast<std::int32_t>(
@@ -296,6 +320,15 @@ inline void write_ensemble(std::ostream& out, const ensemble& e) {
   out << "ensemble " << ensemble_kind_names[static_cast<std::size_t>(e.kind)] << ' '
       << output_transform_names[static_cast<std::size_t>(e.transform)] << ' '
       << shortest{e.base_score} << ' ' << e.feature_count << ' ' << e.roots.size() << '\n';
+  out << "baseline " << e.baseline.size();
+  for (const baseline_term& term : e.baseline) {
+    if (term.feature == baseline_term::constant)
+      out << " constant";
+    else
+      out << ' ' << term.feature;
+    out << ' ' << shortest{term.weight};
+  }
+  out << '\n';
   for (std::size_t t = 0; t < e.roots.size(); ++t) {
     const std::span<const node> tree = e.view().tree(t);
     out << "tree " << tree.size() << '\n';
@@ -335,8 +368,8 @@ inline std::ofstream create_model_file(const std::filesystem::path& path) {
 /// Reads a single-ensemble file. `source` names the input in error messages.
 inline ensemble load_ensemble(std::istream& in, std::string source = "model file") {
   detail::model_file_reader reader(in, std::move(source));
-  detail::read_model_file_header(reader);
-  ensemble e = detail::read_ensemble(reader);
+  const int version = detail::read_model_file_header(reader);
+  ensemble e = detail::read_ensemble(reader, version);
   reader.expect_end();
   return e;
 }
@@ -344,7 +377,7 @@ inline ensemble load_ensemble(std::istream& in, std::string source = "model file
 /// Reads a model-set file.
 inline model_set load_model_set(std::istream& in, std::string source = "model file") {
   detail::model_file_reader reader(in, std::move(source));
-  detail::read_model_file_header(reader);
+  const int version = detail::read_model_file_header(reader);
   const std::size_t count =
       reader.count(reader.expect("models", 1)[1], 0, model_file_limits::max_models, "model count");
   model_set set;
@@ -361,7 +394,7 @@ inline model_set load_model_set(std::istream& in, std::string source = "model fi
       entry.features.push_back(reader.name(fields[3 + f], "feature name"));
     if (set.models.contains(name)) reader.fail("duplicate model name '" + name + "'");
 
-    entry.trees = detail::read_ensemble(reader, feature_count);
+    entry.trees = detail::read_ensemble(reader, version, feature_count);
     set.models.emplace(std::move(name), std::move(entry));
   }
   reader.expect_end();

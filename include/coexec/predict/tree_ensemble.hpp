@@ -14,7 +14,11 @@
 //
 // raw(x) = base_score + sum of the trees' leaf values, or their mean for a forest
 // (gradient boosting's learning rate is folded into the leaves); predict(x) applies the
-// output transform, exp for models trained on log(time).
+// output transform, exp for models trained on log(time), and multiplies by the baseline, a
+// linear function of the inputs (1 where there is none). The trainer fits a roofline-like
+// baseline (a constant plus FLOPs and bytes at fitted rates) and the trees learn log(time /
+// baseline): how far a shape runs from it. Trees are piecewise constant, so without a baseline
+// they would have to learn how time scales with size step by step from the shapes seen.
 #include <cassert>
 #include <cmath>
 #include <cstddef>
@@ -48,6 +52,17 @@ struct node {
 
   constexpr bool is_leaf() const noexcept { return feature == leaf; }  ///< true for a leaf
   friend constexpr bool operator==(const node&, const node&) = default;
+};
+
+/// One term of an ensemble's baseline: weight x input `feature`, or the weight alone for a
+/// constant term.
+struct baseline_term {
+  static constexpr std::int32_t constant = -1;  ///< the `feature` of a constant term
+
+  std::int32_t feature = constant;  ///< input index the weight multiplies; `constant` for none
+  double weight = 0;  ///< non-negative
+
+  friend constexpr bool operator==(const baseline_term&, const baseline_term&) = default;
 };
 
 namespace detail {
@@ -91,6 +106,21 @@ constexpr const char* node_defect(const node& n, std::int32_t index, std::int32_
   return nullptr;
 }
 
+/// Why a baseline over `feature_count` inputs is malformed, or nullptr when it is fine: its
+/// weights are finite and non-negative and, unless it is empty, its constant terms sum to more
+/// than 0, so that it is positive for any non-negative inputs.
+constexpr const char* baseline_defect(std::span<const baseline_term> baseline, std::size_t feature_count) noexcept {
+  double constant = 0;
+  for (const baseline_term& term : baseline) {
+    if (!is_finite(term.weight) || term.weight < 0) return "baseline weight is not a finite non-negative number";
+    if (term.feature == baseline_term::constant)
+      constant += term.weight;
+    else if (term.feature < 0 || static_cast<std::size_t>(term.feature) >= feature_count)
+      return "baseline feature is out of range";
+  }
+  return baseline.empty() || constant > 0 ? nullptr : "baseline has no positive constant term";
+}
+
 }  // namespace detail
 
 /// A non-owning ensemble: spans over node and root arrays that live elsewhere (constexpr arrays
@@ -102,6 +132,7 @@ struct ensemble_view {
   std::size_t feature_count = 0;  ///< inputs the trees read; predict() needs at least this many
   std::span<const std::int32_t> roots;  ///< offset of each tree's first node in `nodes`
   std::span<const node> nodes;  ///< every tree's nodes, tree by tree
+  std::span<const baseline_term> baseline;  ///< what predict() scales: the sum of these terms (none: 1)
 
   constexpr std::size_t tree_count() const noexcept { return roots.size(); }  ///< number of trees
 
@@ -130,11 +161,20 @@ struct ensemble_view {
     return base_score + sum;
   }
 
-  /// The prediction: raw() passed through the output transform.
+  /// The baseline at `features`: the sum of its terms, 1 where it has none.
+  constexpr double scale(std::span<const double> features) const noexcept {
+    if (baseline.empty()) return 1;
+    double sum = 0;
+    for (const baseline_term& term : baseline)
+      sum += term.feature == baseline_term::constant ? term.weight : term.weight * features[term.feature];
+    return sum;
+  }
+
+  /// The prediction: raw() passed through the output transform, times scale().
   constexpr double predict(std::span<const double> features) const noexcept {
     const double value = raw(features);
-    if (transform == output_transform::identity) return value;
-    return std::is_constant_evaluated() ? detail::constexpr_exp(value) : std::exp(value);
+    if (transform == output_transform::identity) return value * scale(features);
+    return (std::is_constant_evaluated() ? detail::constexpr_exp(value) : std::exp(value)) * scale(features);
   }
 
   /// The first structural problem, or nullptr when predict() is safe to call.
@@ -142,6 +182,7 @@ struct ensemble_view {
     if (kind > ensemble_kind::boosted) return "unknown ensemble kind";
     if (transform > output_transform::exp) return "unknown output transform";
     if (!detail::is_finite(base_score)) return "base score is not finite";
+    if (const char* why = detail::baseline_defect(baseline, feature_count)) return why;
     if (roots.empty()) return "ensemble has no trees";
     if (kind == ensemble_kind::tree && roots.size() != 1) return "a single tree needs one root";
     if (roots[0] != 0) return "first tree does not start at node 0";
@@ -170,6 +211,7 @@ struct ensemble {
   std::size_t feature_count = 0;  ///< inputs the trees read; predict() needs at least this many
   std::vector<std::int32_t> roots;  ///< offset of each tree's first node in `nodes`
   std::vector<node> nodes;  ///< every tree's nodes, tree by tree
+  std::vector<baseline_term> baseline;  ///< what predict() scales: the sum of these terms (none: 1)
 
   /// Appends a tree given with tree-local child indices.
   void add_tree(std::span<const node> tree) {
@@ -179,7 +221,7 @@ struct ensemble {
 
   /// A view of this ensemble, valid while the ensemble is alive and unchanged.
   ensemble_view view() const noexcept {
-    return {kind, transform, base_score, feature_count, roots, nodes};
+    return {kind, transform, base_score, feature_count, roots, nodes, baseline};
   }
   /// The prediction, as ensemble_view::predict(); check valid() once first.
   double predict(std::span<const double> features) const noexcept {

@@ -92,7 +92,10 @@ case "$step" in
     export LSAN_OPTIONS=$lsan_options
     for target in fuzz_model_file fuzz_shapes; do
       mkdir -p "$dir/corpus/$target"
-      "$dir/$target" -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 "$dir/corpus/$target"
+      # New inputs go to the first corpus; fuzz/seeds/<target> (committed) starts it off.
+      seeds=$root/fuzz/seeds/$target
+      "$dir/$target" -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 "$dir/corpus/$target" \
+        $([ -d "$seeds" ] && echo "$seeds")
     done
     ;;
   *)

@@ -308,13 +308,15 @@ TEST_CASE("malformed model files are errors that name the line") {
   check_rejected(replaced(good, "model conv/cpu", "model conv\x01"), 3);
   check_rejected(replaced(good, "baseline 0\ntree 5", "tree 5"), 5);  // version 2 needs it
   check_rejected(replaced(good, "baseline 0\ntree 5", "baseline 1\ntree 5"), 5);
-  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant 2.5 2 0.25"), 14);
-  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant 2.5 1 -0.25"), 14);
-  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant nan 1 0.25"), 14);
-  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 1 1 0.25"), 14);  // no constant
-  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 3 constant 2.5 1 0.25"), 14);
-  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 2 constant 2.5 one 0.25"), 14);
-  check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", "baseline 9999 constant 2.5 1 0.25"), 14);
+  // linear/cpu's baseline "baseline 2 constant 2.5 1 0.25" (line 14), replaced by each of these:
+  for (const char* bad : {"baseline 2 constant 2.5 2 0.25",    // feature out of range
+                          "baseline 2 constant 2.5 1 -0.25",   // negative weight
+                          "baseline 2 constant nan 1 0.25",    // weight not finite
+                          "baseline 1 1 0.25",                 // no constant term
+                          "baseline 3 constant 2.5 1 0.25",    // terms do not match the count
+                          "baseline 2 constant 2.5 one 0.25",  // feature not an index
+                          "baseline 9999 constant 2.5 1 0.25"})
+    check_rejected(replaced(good, "baseline 2 constant 2.5 1 0.25", bad), 14);
 }
 
 TEST_CASE("every truncation of a model file is an error, never a crash") {

@@ -1,7 +1,19 @@
+#include <atomic>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
 #include <filesystem>
 #include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#include <unistd.h>
+#endif
 
 #include "coexec/kernels/sync.hpp"
+#include "coexec/runtime/platform.hpp"
 #include "support.hpp"
 
 using namespace coexec;
@@ -91,3 +103,85 @@ TEST_CASE("emulated SoC: a sub-device of k compute units") {
   CHECK(test::make_context({.sub_device_units = whole.caps().compute_units}).caps().compute_units == whole.caps().compute_units);
   test::check_error([&] { test::make_context({.sub_device_units = whole.caps().compute_units + 1}); }, errc::invalid_argument);
 }
+
+#if defined(__linux__)
+namespace {
+
+std::vector<int> allowed_cores(pid_t thread) {
+  cpu_set_t set;
+  REQUIRE(sched_getaffinity(thread, sizeof set, &set) == 0);
+  std::vector<int> cores;
+  for (int core = 0; core < CPU_SETSIZE; ++core)
+    if (CPU_ISSET(core, &set)) cores.push_back(core);
+  return cores;
+}
+
+void restrict_to(pid_t thread, const std::vector<int>& cores) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (const int core : cores) CPU_SET(core, &set);
+  REQUIRE(sched_setaffinity(thread, sizeof set, &set) == 0);
+}
+
+// A thread that runs until destroyed, and its kernel thread id.
+struct idle_thread {
+  std::atomic<bool> stop{false};
+  std::atomic<pid_t> id{0};
+  std::thread thread{[this] {
+    id = gettid();
+    while (!stop) std::this_thread::yield();
+  }};
+  idle_thread() { CHECK(test::eventually([&] { return id != 0; })); }
+  ~idle_thread() { stop = true, thread.join(); }
+};
+
+// Puts an environment variable back as it was when the guard was made.
+struct environment_guard {
+  explicit environment_guard(std::string variable) : name(std::move(variable)) {
+    if (const char* set = std::getenv(name.c_str())) value = set;
+  }
+  ~environment_guard() { value ? ::setenv(name.c_str(), value->c_str(), 1) : ::unsetenv(name.c_str()); }
+  std::string name;
+  std::optional<std::string> value;
+};
+
+}  // namespace
+
+// What platform::make_context does to the OpenCL runtime's threads on the emulated SoC: PoCL's
+// helper threads inherit the CPU side's core from the thread that creates the context.
+TEST_CASE("threads started since a snapshot are confined to the device's cores, others are left alone") {
+  const std::vector<int> cores = allowed_cores(0);
+  if (cores.size() < 2) {
+    test::report_skip("thread confinement", "this process may run on " + std::to_string(cores.size()) + " core(s), the test needs 2");
+    return;
+  }
+  const std::vector<int> device{cores[0]}, cpu_side{cores[1]};
+  idle_thread earlier;
+  restrict_to(earlier.id, cpu_side);
+  const std::vector<long> before = runtime::detail::thread_ids();
+  CHECK(std::find(before.begin(), before.end(), long{earlier.id}) != before.end());
+  idle_thread helper, pinned;
+  restrict_to(helper.id, cpu_side);  // like a helper started by a thread pinned to the CPU side
+  restrict_to(pinned.id, device);    // like a worker its runtime pinned to a device core
+
+  runtime::detail::confine_threads_started_since(before, device);
+  CHECK(allowed_cores(helper.id) == device);
+  CHECK(allowed_cores(pinned.id) == device);
+  CHECK(allowed_cores(earlier.id) == cpu_side);  // started before the snapshot
+  CHECK(allowed_cores(0) == cores);              // this thread too
+
+  idle_thread unpinned;  // may run anywhere: confined to the device's cores as well
+  runtime::detail::confine_threads_started_since(before, device);
+  CHECK(allowed_cores(unpinned.id) == device);
+  runtime::detail::confine_threads_started_since(before, {});  // no cores: nothing moves
+  CHECK(allowed_cores(earlier.id) == cpu_side);
+}
+
+TEST_CASE("the emulated SoC's platform names the device's and the CPU side's cores") {
+  const environment_guard units("POCL_CPU_MAX_CU_COUNT"), affinity("POCL_AFFINITY");  // named() sets them
+  const auto soc = runtime::platform::named("pocl-4");
+  CHECK(soc.device_cores == std::vector<int>{0, 1});
+  CHECK(soc.cpu_cores == std::vector<int>{2, 3});
+  CHECK(runtime::platform::named("default").device_cores.empty());
+}
+#endif

@@ -147,8 +147,8 @@ struct environment_guard {
 
 }  // namespace
 
-// What platform::make_context does to the OpenCL runtime's threads on the emulated SoC: PoCL's
-// helper threads inherit the CPU side's core from the thread that creates the context.
+// What platform::make_context does to the OpenCL runtime's threads on the emulated SoC: PoCL
+// pins a surplus worker to the CPU side's first core (see runtime/platform.hpp).
 TEST_CASE("threads started since a snapshot are confined to the device's cores, others are left alone") {
   const std::vector<int> cores = allowed_cores(0);
   if (cores.size() < 2) {
@@ -161,7 +161,7 @@ TEST_CASE("threads started since a snapshot are confined to the device's cores, 
   const std::vector<long> before = runtime::detail::thread_ids();
   CHECK(std::find(before.begin(), before.end(), long{earlier.id}) != before.end());
   idle_thread helper, pinned;
-  restrict_to(helper.id, cpu_side);  // like a helper started by a thread pinned to the CPU side
+  restrict_to(helper.id, cpu_side);  // like PoCL's surplus worker
   restrict_to(pinned.id, device);    // like a worker its runtime pinned to a device core
 
   runtime::detail::confine_threads_started_since(before, device);

@@ -8,13 +8,14 @@
 //              PoCL's worker threads float over every core unless told otherwise, so
 //              platform::named also sets POCL_CPU_MAX_CU_COUNT=n/2 and POCL_AFFINITY=1 (unless
 //              already set): PoCL then runs n/2 threads pinned to cores 0 .. n/2-1. These must be
-//              in the environment before the first OpenCL call of the process. PoCL also
-//              starts helper threads that it does not pin: they inherit the CPU set of the
-//              thread that creates the context, which is usually pinned to the CPU side's first
-//              core (it is worker 0), and one wakes for every command there, preempting that
-//              worker. make_context moves the threads started while it runs onto the device's
-//              cores (Linux): on pocl-2 this took the enqueue from 12 to 3 µs, and a CPU part
-//              co-executed with the device from 11 µs above its time alone to within 2 µs.
+//              in the environment before the first OpenCL call of the process. PoCL may still
+//              start more workers than compute units (PoCL 5.0 on pocl-2: two for one) and pins
+//              worker i to core i, so one lands on the CPU side's first core, where it wakes for
+//              every command and preempts worker 0 (the thread that enqueues and spin-waits).
+//              make_context confines the threads started while it runs that may run outside
+//              the device's cores to them (Linux): on pocl-2 the enqueue went from 12 to 3 µs,
+//              and a CPU part co-executed with the device from 11 µs above its time alone to
+//              within 2 µs. (pocl-16 gets exactly 8 workers: nothing moves.)
 //   nvidia     the NVIDIA GPU + all cores but one for the CPU side (the driver needs one)
 //   default    select_device() (COEXEC_PLATFORM / COEXEC_DEVICE) + every core
 #include <algorithm>
@@ -84,8 +85,8 @@ struct platform {
   /// Cores for the CPU threads (empty: not pinned). Pin the calling thread to the first one
   /// too (cpu::pin_current_thread): it is worker 0 and spin-waits for the device.
   std::vector<int> cpu_cores;
-  /// Cores of the emulated SoC's device, where make_context moves the OpenCL runtime's
-  /// unpinned threads (empty: left where they are).
+  /// Cores of the emulated SoC's device, where make_context confines the OpenCL runtime's
+  /// threads (empty: left where they are).
   std::vector<int> device_cores;
 
   /// The platform `name` describes; errc::invalid_argument for an unknown name.

@@ -9,9 +9,10 @@
 //              platform::named also sets POCL_CPU_MAX_CU_COUNT=n/2 and POCL_AFFINITY=1 (unless
 //              already set): PoCL then runs n/2 threads pinned to cores 0 .. n/2-1. These must be
 //              in the environment before the first OpenCL call of the process. PoCL may still
-//              start more workers than compute units (PoCL 5.0 on pocl-2: two for one) and pins
-//              worker i to core i, so one lands on the CPU side's first core, where it wakes for
-//              every command and preempts worker 0 (the thread that enqueues and spin-waits).
+//              keep more units and workers than asked (PoCL 5.0 reads POCL_CPU_MAX_CU_COUNT=1 as
+//              2 and pins worker i to core i), so a worker lands on the CPU side's first core,
+//              where it wakes for every command and preempts worker 0 (the thread that enqueues
+//              and spin-waits).
 //              make_context confines the threads started while it runs that may run outside
 //              the device's cores to them (Linux): on pocl-2 the enqueue went from 12 to 3 µs,
 //              and a CPU part co-executed with the device from 11 µs above its time alone to

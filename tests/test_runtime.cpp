@@ -177,9 +177,12 @@ TEST_CASE("threads started since a snapshot are confined to the device's cores, 
   CHECK(allowed_cores(earlier.id) == cpu_side);
 }
 
-TEST_CASE("the emulated SoC's platform names the device's and the CPU side's cores") {
-  const environment_guard units("POCL_CPU_MAX_CU_COUNT"), affinity("POCL_AFFINITY");  // named() sets them
+TEST_CASE("the emulated SoC's platform limits PoCL and names the device's and the CPU side's cores") {
+  // named() sets PoCL's variables where they are unset: the guards put them back.
+  const environment_guard units("POCL_CPU_MAX_CU_COUNT"), threads("POCL_MAX_PTHREAD_COUNT"), affinity("POCL_AFFINITY");
   const auto soc = runtime::platform::named("pocl-4");
+  for (const environment_guard* limit : {&units, &threads})  // PoCL's limits, under both names
+    if (!limit->value) CHECK(std::string(std::getenv(limit->name.c_str())) == "2");
   CHECK(soc.device_cores == std::vector<int>{0, 1});
   CHECK(soc.cpu_cores == std::vector<int>{2, 3});
   CHECK(runtime::platform::named("default").device_cores.empty());

@@ -6,17 +6,17 @@
 //
 //   pocl-<n>   PoCL sub-device of n/2 compute units + n/2 CPU threads on cores n/2 .. n-1.
 //              PoCL's worker threads float over every core unless told otherwise, so
-//              platform::named also sets POCL_CPU_MAX_CU_COUNT=n/2 and POCL_AFFINITY=1 (unless
-//              already set): PoCL then runs n/2 threads pinned to cores 0 .. n/2-1. These must be
-//              in the environment before the first OpenCL call of the process. PoCL may still
-//              keep more units and workers than asked (PoCL 5.0 reads POCL_CPU_MAX_CU_COUNT=1 as
-//              2 and pins worker i to core i), so a worker lands on the CPU side's first core,
-//              where it wakes for every command and preempts worker 0 (the thread that enqueues
-//              and spin-waits).
-//              make_context confines the threads started while it runs that may run outside
-//              the device's cores to them (Linux): on pocl-2 the enqueue went from 12 to 3 µs,
-//              and a CPU part co-executed with the device from 11 µs above its time alone to
-//              within 2 µs. (pocl-16 gets exactly 8 workers: nothing moves.)
+//              platform::named also sets POCL_CPU_MAX_CU_COUNT=n/2, its older name
+//              POCL_MAX_PTHREAD_COUNT=n/2 (PoCL 5.0 reads POCL_CPU_MAX_CU_COUNT=1 as 2, the older
+//              name as 1) and POCL_AFFINITY=1, unless already set: PoCL then runs n/2 threads
+//              pinned to cores 0 .. n/2-1. These must be in the environment before the first
+//              OpenCL call of the process. A worker beyond them would sit on the CPU side's first
+//              core (PoCL pins worker i to core i), wake there for every command and preempt
+//              worker 0, the thread that enqueues and spin-waits: so make_context also confines
+//              the threads started while it runs that may run outside the device's cores to them
+//              (Linux). On pocl-2, where PoCL 5.0 ran two workers before, the enqueue went from
+//              12 to 3 µs, and a CPU part co-executed with the device from 11 µs above its time
+//              alone to within 2 µs.
 //   nvidia     the NVIDIA GPU + all cores but one for the CPU side (the driver needs one)
 //   default    select_device() (COEXEC_PLATFORM / COEXEC_DEVICE) + every core
 #include <algorithm>
@@ -110,6 +110,7 @@ struct platform {
       p.filter = {"Portable Computing Language", ""};
       p.device_units = cores / 2;
       ::setenv("POCL_CPU_MAX_CU_COUNT", std::to_string(cores / 2).c_str(), 0);
+      ::setenv("POCL_MAX_PTHREAD_COUNT", std::to_string(cores / 2).c_str(), 0);
       ::setenv("POCL_AFFINITY", "1", 0);
       p.cpu_threads = cores / 2;
       for (unsigned c = cores / 2; c < cores; ++c) p.cpu_cores.push_back(static_cast<int>(c));

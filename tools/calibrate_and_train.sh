@@ -4,7 +4,7 @@
 # e.g.  tools/calibrate_and_train.sh pocl-16 out/pocl-16
 #       COEXEC_OPS=conv tools/calibrate_and_train.sh nvidia out/nvidia --budget-seconds=900
 # Needs a built coexec-calibrate (COEXEC_CALIBRATE, default build/tools/coexec-calibrate) and
-# python3 with tools/requirements.txt (scikit-learn, numpy; matplotlib for report.py only), or
+# python3 with tools/requirements.txt (scikit-learn, scipy, numpy; matplotlib for report.py only), or
 # the interpreter named by COEXEC_PYTHON.
 # Calibrates the operators in COEXEC_OPS (default "linear conv"; the options apply to each),
 # then trains on every <op>.csv in <outdir>. Writes to <outdir>: <op>.csv, <op>_totals.csv and

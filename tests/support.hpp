@@ -9,6 +9,12 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#include <sys/types.h>
+#endif
 
 #include "coexec/runtime/context.hpp"
 
@@ -34,6 +40,18 @@ bool eventually(Holds holds) {
   }
   return true;
 }
+
+#if defined(__linux__)
+/// The cores `thread` may run on (0: the calling thread), ascending.
+inline std::vector<int> allowed_cores(pid_t thread = 0) {
+  cpu_set_t set;
+  REQUIRE(sched_getaffinity(thread, sizeof set, &set) == 0);
+  std::vector<int> cores;
+  for (int core = 0; core < CPU_SETSIZE; ++core)
+    if (CPU_ISSET(core, &set)) cores.push_back(core);
+  return cores;
+}
+#endif
 
 /// Reports a skipped check loudly (stdout and the doctest log) instead of passing silently.
 inline void report_skip(const std::string& what, const std::string& why) {

@@ -1,10 +1,10 @@
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
-#include <utility>
-#include <filesystem>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__linux__)
@@ -107,15 +107,6 @@ TEST_CASE("emulated SoC: a sub-device of k compute units") {
 #if defined(__linux__)
 namespace {
 
-std::vector<int> allowed_cores(pid_t thread) {
-  cpu_set_t set;
-  REQUIRE(sched_getaffinity(thread, sizeof set, &set) == 0);
-  std::vector<int> cores;
-  for (int core = 0; core < CPU_SETSIZE; ++core)
-    if (CPU_ISSET(core, &set)) cores.push_back(core);
-  return cores;
-}
-
 void restrict_to(pid_t thread, const std::vector<int>& cores) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -150,7 +141,7 @@ struct environment_guard {
 // What platform::make_context does to the OpenCL runtime's threads on the emulated SoC: PoCL
 // pins a surplus worker to the CPU side's first core (see runtime/platform.hpp).
 TEST_CASE("threads started since a snapshot are confined to the device's cores, others are left alone") {
-  const std::vector<int> cores = allowed_cores(0);
+  const std::vector<int> cores = test::allowed_cores();
   if (cores.size() < 2) {
     test::report_skip("thread confinement", "this process may run on " + std::to_string(cores.size()) + " core(s), the test needs 2");
     return;
@@ -165,16 +156,16 @@ TEST_CASE("threads started since a snapshot are confined to the device's cores, 
   restrict_to(pinned.id, device);    // like a worker its runtime pinned to a device core
 
   runtime::detail::confine_threads_started_since(before, device);
-  CHECK(allowed_cores(helper.id) == device);
-  CHECK(allowed_cores(pinned.id) == device);
-  CHECK(allowed_cores(earlier.id) == cpu_side);  // started before the snapshot
-  CHECK(allowed_cores(0) == cores);              // this thread too
+  CHECK(test::allowed_cores(helper.id) == device);
+  CHECK(test::allowed_cores(pinned.id) == device);
+  CHECK(test::allowed_cores(earlier.id) == cpu_side);  // started before the snapshot
+  CHECK(test::allowed_cores() == cores);               // this thread too
 
   idle_thread unpinned;  // may run anywhere: confined to the device's cores as well
   runtime::detail::confine_threads_started_since(before, device);
-  CHECK(allowed_cores(unpinned.id) == device);
+  CHECK(test::allowed_cores(unpinned.id) == device);
   runtime::detail::confine_threads_started_since(before, {});  // no cores: nothing moves
-  CHECK(allowed_cores(earlier.id) == cpu_side);
+  CHECK(test::allowed_cores(earlier.id) == cpu_side);
 }
 
 TEST_CASE("the emulated SoC's platform limits PoCL and names the device's and the CPU side's cores") {

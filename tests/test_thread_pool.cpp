@@ -161,11 +161,7 @@ TEST_CASE("run from two threads at once is serialized") {
 
 #if defined(__linux__)
 TEST_CASE("workers can be pinned to cores") {
-  cpu_set_t allowed;
-  REQUIRE(sched_getaffinity(0, sizeof allowed, &allowed) == 0);
-  std::vector<int> cores;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &allowed)) cores.push_back(c);
+  const std::vector<int> cores = coexec::test::allowed_cores();
   REQUIRE_FALSE(cores.empty());
 
   thread_pool pool(3, cores);

@@ -90,6 +90,7 @@ inline constexpr int model_file_version = 2;
 inline constexpr int model_file_version_without_baseline = 1;  ///< still read
 inline constexpr std::array<std::string_view, 3> ensemble_kind_names{"tree", "forest", "boosted"};
 inline constexpr std::array<std::string_view, 2> output_transform_names{"identity", "exp"};
+inline constexpr std::string_view baseline_constant_name = "constant";  ///< a constant term's feature in a baseline line
 
 inline bool is_model_file_name(std::string_view name) {
   if (name.empty() || name.size() > model_file_limits::max_name_length) return false;
@@ -231,7 +232,8 @@ inline std::vector<baseline_term> read_baseline(model_file_reader& in, std::size
   std::vector<baseline_term> baseline(count);
   for (std::size_t t = 0; t < count; ++t) {
     const std::string_view feature = fields[2 + 2 * t];
-    baseline[t].feature = feature == "constant" ? baseline_term::constant : in.integer<std::int32_t>(feature, "baseline feature");
+    baseline[t].feature =
+        feature == baseline_constant_name ? baseline_term::constant : in.integer<std::int32_t>(feature, "baseline feature");
     baseline[t].weight = in.finite<double>(fields[3 + 2 * t], "baseline weight");
   }
   if (const char* why = baseline_defect(baseline, feature_count)) in.fail(why);
@@ -322,10 +324,11 @@ inline void write_ensemble(std::ostream& out, const ensemble& e) {
       << shortest{e.base_score} << ' ' << e.feature_count << ' ' << e.roots.size() << '\n';
   out << "baseline " << e.baseline.size();
   for (const baseline_term& term : e.baseline) {
+    out << ' ';
     if (term.feature == baseline_term::constant)
-      out << " constant";
+      out << baseline_constant_name;
     else
-      out << ' ' << term.feature;
+      out << term.feature;
     out << ' ' << shortest{term.weight};
   }
   out << '\n';

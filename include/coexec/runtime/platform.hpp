@@ -109,8 +109,9 @@ struct platform {
       require(cores >= 2 && cores % 2 == 0, "platform '" + name + "': pocl-<n> needs an even core count n >= 2");
       p.filter = {"Portable Computing Language", ""};
       p.device_units = cores / 2;
-      ::setenv("POCL_CPU_MAX_CU_COUNT", std::to_string(cores / 2).c_str(), 0);
-      ::setenv("POCL_MAX_PTHREAD_COUNT", std::to_string(cores / 2).c_str(), 0);
+      const std::string units = std::to_string(cores / 2);
+      ::setenv("POCL_CPU_MAX_CU_COUNT", units.c_str(), 0);
+      ::setenv("POCL_MAX_PTHREAD_COUNT", units.c_str(), 0);
       ::setenv("POCL_AFFINITY", "1", 0);
       p.cpu_threads = cores / 2;
       for (unsigned c = cores / 2; c < cores; ++c) p.cpu_cores.push_back(static_cast<int>(c));

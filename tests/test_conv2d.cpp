@@ -297,6 +297,13 @@ TEST_CASE("conv2d edge cases") {
   check({.channels = 3, .height = 260, .width = 250, .out_channels = 3, .kernel_h = 5, .kernel_w = 3,  // depthwise planes larger
          .stride_h = 2, .pad_top = 2, .pad_bottom = 2, .pad_left = 1, .pad_right = 1, .groups = 3});  // than the CPU's workspace
   check({.channels = 40, .height = 9, .width = 9, .out_channels = 70});  // pointwise, remainder channel block
+  // A window spanning 2^30 + 1 columns and rows over a 5 x 6 input: one real tap per output, the
+  // other in the padding. The device may not stage such a span in private memory (PoCL's
+  // work-item loops assert on a private array of 4 GiB, CI's fuzzer). Depthwise (groups 3), the
+  // CPU's direct path would need gigabytes of workspace for it: im2col computes it.
+  for (std::size_t groups : {1, 3})
+    check({.channels = 3, .height = 5, .width = 6, .out_channels = 9, .kernel_h = 2, .kernel_w = 2, .pad_top = 1 << 30,
+           .pad_left = 1 << 30, .dilation_h = 1 << 30, .dilation_w = 1 << 30, .groups = groups});
 }
 
 TEST_CASE("conv2d runs both completion paths and the staged (non-SVM) path") {
@@ -395,6 +402,10 @@ TEST_CASE("conv2d rejects bad parameters, buffers and plans, naming what is wron
   rejects(s, "pad_top (");
   s = good, s.stride_w = std::size_t(1) << 32;  // the kernels would read it as 0
   rejects(s, "stride_w (");
+  s = good, s.pad_left = s.pad_right = (std::size_t(1) << 30) - 1;  // 2^31 + 4 padded columns
+  rejects(s, "padded input width");
+  s = good, s.pad_top = s.pad_bottom = (std::size_t(1) << 30) - 1;
+  rejects(s, "padded input height");
   s = good, s.batch = s.height = s.width = 1 << 12;
   rejects(s, "input's");
   s = good, s.channels = s.out_channels = 1 << 16, s.kernel_h = s.kernel_w = 1, s.height = s.width = 1;

@@ -92,6 +92,8 @@ TEST_CASE("small kernels: conv2d igemm, tiled and depthwise windows on the stage
        .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2, .groups = 3},  // depthwise 5x5 stride 2
       {.channels = 2, .height = 190, .width = 190, .out_channels = 2, .kernel_h = 3, .kernel_w = 3, .pad_top = 1,
        .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 2},  // depthwise, a plane too large to stage on CPU devices
+      {.channels = 2, .height = 4, .width = 5, .out_channels = 3, .kernel_h = 2, .kernel_w = 2, .pad_top = 1, .pad_left = 300,
+       .dilation_w = 300},  // igemm, a window too wide to stage: each lane checked
   };
   for (const conv2d_shape& s : shapes)
     for (std::optional<gpu::conv_kernel> kernel : {std::optional<gpu::conv_kernel>{}, std::optional{gpu::conv_kernel::tiled}}) {

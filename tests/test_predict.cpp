@@ -296,6 +296,7 @@ TEST_CASE("malformed model files are errors that name the line") {
   check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 1e39 1 4"), 7);
   check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1x 1 4"), 7);
   check_rejected(replaced(good, "split 2 0.1 1 4", "split 3 0.1 1 4"), 7);   // feature range
+  check_rejected(replaced(good, "split 2 0.1 1 4", "split -1 0.1 1 4"), 7);  // the leaf marker (a fuzzer found it)
   check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1 5"), 7);   // child range
   check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 0 4"), 7);   // cycle
   check_rejected(replaced(good, "split 2 0.1 1 4", "split 2 0.1 1 4294967296"), 7);

@@ -234,11 +234,26 @@ template <class T>
 struct depthwise_layout {
   static constexpr std::size_t chunk = 4 * simd<T>::lanes;  ///< outputs accumulated in registers at once
 
-  /// The layout of `s` for blocks of at most `rows` output rows: as many as fit the workspace budget.
+  /// Elements of a phase row: the output row and the columns its window reaches past it.
+  static constexpr std::size_t phase_width(const conv2d_shape& s) noexcept {
+    return s.out_width() + (s.kernel_w - 1) * s.dilation_w / s.stride_w;
+  }
+  /// Rows a block's phases hold above its output rows.
+  static constexpr std::size_t halo_rows(const conv2d_shape& s) noexcept { return (s.kernel_h - 1) * s.dilation_h / s.stride_h; }
+  /// Whether one output row's phases fit 16 workspace budgets. A window dilated across millions
+  /// of rows or columns would need gigabytes there; im2col computes such a layer instead.
+  static constexpr bool suits(const conv2d_shape& s) noexcept {
+    constexpr std::size_t most = 16 * conv_workspace_budget / sizeof(T);
+    const std::size_t width = phase_width(s), phases = std::min(s.kernel_h, s.stride_h) * std::min(s.kernel_w, s.stride_w);
+    return width <= most && halo_rows(s) + 2 <= most / width / (phases + 1);
+  }
+
+  /// The layout of `s` (which suits()) for blocks of at most `rows` output rows: as many as fit
+  /// the workspace budget.
   depthwise_layout(const conv2d_shape& s, std::size_t rows)
       : shape(s),
-        width(s.out_width() + (s.kernel_w - 1) * s.dilation_w / s.stride_w),
-        halo((s.kernel_h - 1) * s.dilation_h / s.stride_h),
+        width(phase_width(s)),
+        halo(halo_rows(s)),
         row_phases(residues(s.kernel_h, s.dilation_h, s.stride_h)),
         column_phases(residues(s.kernel_w, s.dilation_w, s.stride_w)) {
     const std::size_t phases = phase_count(), budget = conv_workspace_budget / sizeof(T);
@@ -345,14 +360,14 @@ void depthwise(thread_pool& pool, const conv_args<T>& args, index_range channels
 
 }  // namespace detail
 
-/// Default conv2d CpuKernel: direct for one-input-channel convolutions, im2col into the packed
-/// GEMM for the rest.
+/// Default conv2d CpuKernel: direct for one-input-channel convolutions whose window suits its
+/// workspace (depthwise_layout::suits), im2col into the packed GEMM for the rest.
 struct packed_conv {
   /// Computes y[:, channels, rows, :] and touches nothing else of y.
   template <class T>
   void operator()(thread_pool& pool, const conv_args<T>& args, index_range channels, index_range rows) const {
     if (channels.size() == 0 || rows.size() == 0) return;
-    if (args.shape.group_channels() == 1)
+    if (args.shape.group_channels() == 1 && detail::depthwise_layout<T>::suits(args.shape))
       detail::depthwise(pool, args, channels, rows);
     else
       detail::im2col_gemm(pool, args, channels, rows);

@@ -84,10 +84,26 @@ inline convT __attribute__((overloadable)) coexec_conv_gather(__private const T*
   return CONV_VLOAD(0, lane);
 }
 #define CONV_LOAD(p) coexec_conv_gather(p)
-#define CONV_READ ((VW - 1) * SW + 1)
+#define CONV_READ ((VW - 1L) * SW + 1)
 #endif
-// Input columns a work-item's row of taps reads, from its first.
-#define CONV_SPAN (CONV_READ + (KW - 1) * DW)
+// Input columns a work-item's row of taps reads, from its first; in 64 bits, since a huge stride
+// or dilation makes it span more than an int holds.
+#define CONV_SPAN (CONV_READ + (KW - 1L) * DW)
+// The widest span an edge work-item copies to private memory. Wider ones (huge dilations or
+// strides) load each lane with its own bounds check instead: a private array of CONV_SPAN
+// elements crashed PoCL (4 GiB: its work-item loops assert, or the stack overflows).
+#define CONV_STAGE_MAX 256
+
+// The VW inputs at columns iw, iw + SW, ... of `row`, zero outside [0, width).
+inline convT coexec_conv_checked(__global const T* row, long iw, int width) {
+  T lane[VW];
+#pragma unroll
+  for (uint i = 0; i < VW; ++i) {
+    const long c = iw + (long)i * SW;
+    lane[i] = c >= 0 && c < width ? row[c] : (T)0;
+  }
+  return CONV_VLOAD(0, lane);
+}
 
 // Copies CONV_SPAN input columns from column `iw0` of `row` into `seg`, zeros outside [0, width).
 #define CONV_STAGE(seg, row, iw0, width)                               \
@@ -122,9 +138,9 @@ inline void coexec_conv_store(convT acc, __global T* out, __global const T* bias
 // OB vector accumulators; per tap one vector of inputs and OB broadcast weights, OB vector
 // multiply-adds. Dimension 0 runs over (output row, column vector) of the block, 1 over images,
 // 2 over channel blocks.
-#define CONV_TAPS(LOADER)                                                             \
+#define CONV_TAPS(TAP_INPUTS)                                                         \
   _Pragma("unroll") for (uint kw = 0; kw < KW; ++kw) {                                \
-    const convT v = CONV_LOAD(LOADER + kw * DW);                                      \
+    const convT v = (TAP_INPUTS); /* the VW inputs tap kw multiplies */               \
     const uint k = (c * KH + kh) * KW + kw;                                           \
     _Pragma("unroll") for (uint j = 0; j < OB; ++j) acc[j] = fma((convT)filter[j][k], v, acc[j]); \
   }
@@ -153,10 +169,10 @@ void coexec_conv_igemm(COEXEC_CONV_ARGS) {
   convT acc[OB];
 #pragma unroll
   for (uint j = 0; j < OB; ++j) acc[j] = (convT)0;
-  // Taps kh in [kh_lo, kh_hi) read rows inside the input.
+  // Taps kh in [kh_lo, kh_hi) read rows inside the input (in 64 bits: H - ih0 + DH may pass 2^31).
 #if PADDED
   const int kh_lo = ih0 >= 0 ? 0 : (-ih0 + (int)DH - 1) / (int)DH;
-  const int kh_hi = min((int)KH, ((int)H - ih0 + (int)DH - 1) / (int)DH);
+  const int kh_hi = min((long)KH, ((long)H - ih0 + DH - 1) / DH);
 #else
   const int kh_lo = 0, kh_hi = KH;
 #endif
@@ -171,20 +187,26 @@ void coexec_conv_igemm(COEXEC_CONV_ARGS) {
       for (uint kh = 0; kh < KH; ++kh) {
         if ((int)kh >= kh_lo && (int)kh < kh_hi) {
           __global const T* src = in + (ih0 + (int)(kh * DH)) * (int)W + iw0;
-          CONV_TAPS(src)
+          CONV_TAPS(CONV_LOAD(src + kw * DW))
         }
       }
     }
   } else {
+#if CONV_SPAN <= CONV_STAGE_MAX
     T seg[CONV_SPAN];
+#endif
     for (uint c = 0; c < CG; ++c, in += H * W) {
 #pragma unroll
       for (uint kh = 0; kh < KH; ++kh) {
         if ((int)kh >= kh_lo && (int)kh < kh_hi) {
           __global const T* src = in + (ih0 + (int)(kh * DH)) * (int)W;
+#if CONV_SPAN <= CONV_STAGE_MAX
           CONV_STAGE(seg, src, iw0, row_length)
           __private const T* s = seg;
-          CONV_TAPS(s)
+          CONV_TAPS(CONV_LOAD(s + kw * DW))
+#else
+          CONV_TAPS(coexec_conv_checked(src, iw0 + (long)kw * DW, row_length))
+#endif
         }
       }
     }
@@ -280,7 +302,8 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
   for (uint t = 0; t < KH * KW; ++t) tap[t] = w[w_offset + ob * (KH * KW) + t];
   convT acc[ROWS];
 #pragma unroll
-  for (uint r = 0; r < ROWS; ++r) acc[r] = (convT)0;
+)coexec_cl",
+      R"coexec_cl(  for (uint r = 0; r < ROWS; ++r) acc[r] = (convT)0;
   const int ih0 = (int)((oh_begin + row0) * SH) - (int)PT, iw0 = (int)(ow0 * SW) - (int)PL;
   if (iw0 >= 0 && iw0 + CONV_SPAN <= (int)W) {
 #pragma unroll
@@ -308,8 +331,7 @@ void coexec_conv_depthwise(COEXEC_CONV_ARGS) {
     __global T* out = y + y_offset + n * y_batch_stride + ob * y_channel_stride + ow0;
 #pragma unroll
     for (uint r = 0; r < ROWS; ++r)
-)coexec_cl",
-      R"coexec_cl(      if (row0 + r < oh_count) coexec_conv_store(acc[r], out + (row0 + r) * OW, bias + bias_offset, ob, OW - ow0);
+      if (row0 + r < oh_count) coexec_conv_store(acc[r], out + (row0 + r) * OW, bias + bias_offset, ob, OW - ow0);
   }
   coexec_signal_done(sync, epoch);
 }

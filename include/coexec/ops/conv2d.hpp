@@ -237,6 +237,13 @@ class conv2d {
                 ") and out_channels (" + to_string(s.out_channels) + ")");
     require(within_limit({s.out_channels, s.channels / s.groups, s.kernel_h, s.kernel_w}),
             "conv2d: the weights' out_channels * channels / groups * kernel_h * kernel_w exceeds 2^31 - 1 elements");
+    // Each field fits 31 bits, so these sums cannot wrap; the kernels index padded rows in 32 bits.
+    require(s.height + s.pad_top + s.pad_bottom <= limit,
+            "conv2d: the padded input height (height + pad_top + pad_bottom = " + to_string(s.height + s.pad_top + s.pad_bottom) +
+                ") exceeds 2^31 - 1");
+    require(s.width + s.pad_left + s.pad_right <= limit,
+            "conv2d: the padded input width (width + pad_left + pad_right = " + to_string(s.width + s.pad_left + s.pad_right) +
+                ") exceeds 2^31 - 1");
     const std::size_t span_h = s.dilation_h * (s.kernel_h - 1) + 1, span_w = s.dilation_w * (s.kernel_w - 1) + 1;
     require(span_h <= s.height + s.pad_top + s.pad_bottom,
             "conv2d: kernel_h spans " + to_string(span_h) + " rows (dilation included), more than the padded input height " +

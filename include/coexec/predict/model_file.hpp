@@ -248,6 +248,7 @@ inline node read_node(model_file_reader& in, std::int32_t index, std::int32_t tr
     n.value = in.finite<float>(fields[1], "leaf value");
   } else if (fields[0] == "split" && fields.size() == 5) {
     n.feature = in.integer<std::int32_t>(fields[1], "split feature");
+    if (n.is_leaf()) in.fail("split feature is out of range");  // -1 would read as a leaf
     n.threshold = in.finite<float>(fields[2], "split threshold");
     n.left = in.integer<std::int32_t>(fields[3], "left child");
     n.right = in.integer<std::int32_t>(fields[4], "right child");

@@ -170,6 +170,7 @@ class context {
                                            "' failed (status " + std::to_string(status) + "). Build log:\n" + log,
                   status);
     }
+    if (!s.disk_cache.enabled()) return program;  // PoCL's binaries can run to hundreds of MB: fetch none unasked
     std::vector<std::vector<unsigned char>> binaries;
     if (program.getInfo(CL_PROGRAM_BINARIES, &binaries) == CL_SUCCESS && binaries.size() == 1)
       s.disk_cache.store(s.caps, source, options, binaries.front());

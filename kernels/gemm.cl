@@ -143,10 +143,38 @@ void coexec_gemv(COEXEC_GEMM_ARGS) {
 // local memory; each work-item then accumulates MICRO_M x MICRO_N outputs in registers: rows
 // tm + i * THREADS_M (a warp reads one or two rows: broadcasts) and VW-wide column vectors
 // tn + v * THREADS_N (neighbouring work-items read neighbouring vectors: no bank conflicts).
+// The next step's x and W are loaded into registers while this step computes: a layer of few
+// work-groups per compute unit (BERT's 128 x 3072 x 768 fills 96 on an H100's 132) has no other
+// work-group to hide the loads behind.
 #define THREADS_M (TILE_M / MICRO_M)
 #define THREADS_N (TILE_N / MICRO_N)
 #define THREADS (THREADS_M * THREADS_N)
 #define VECS_N (MICRO_N / VW)
+#define X_COUNT (TILE_M * TILE_K)                        // x elements staged per step
+#define W_COUNT (TILE_K * TILE_N / VW)                   // W vectors staged per step
+#define X_LOADS ((X_COUNT + THREADS - 1) / THREADS)      // of them, per work-item
+#define W_LOADS ((W_COUNT + THREADS - 1) / THREADS)
+// A work-item's l-th staged x element: row X_R(l), k X_K(l) of the tile (neighbouring
+// work-items, neighbouring k: coalesced). Its l-th W vector: k W_K(l), vector W_V(l) of the
+// tile's TILE_N / VW, in panel W_V(l) / (PANEL / VW) (each panel's TILE_K x PANEL block is
+// contiguous: neighbouring work-items read neighbouring vectors).
+#define X_T(l) (id + (l) * THREADS)
+#define X_R(l) (X_T(l) / TILE_K)
+#define X_K(l) (X_T(l) % TILE_K)
+#define W_IN_PANEL(l) (X_T(l) % (TILE_K * PANEL / VW))
+#define W_K(l) (W_IN_PANEL(l) / (PANEL / VW))
+#define W_V(l) (X_T(l) / (TILE_K * PANEL / VW) * (PANEL / VW) + W_IN_PANEL(l) % (PANEL / VW))
+// Loads step k0's operands into x_next and w_next, zeros outside the problem.
+#define GEMM_FETCH(k0)                                                                                  \
+  _Pragma("unroll") for (uint l = 0; l < X_LOADS; ++l) {                                                \
+    const bool inside = X_T(l) < X_COUNT && row0 + X_R(l) < m && (k0) + X_K(l) < k;                     \
+    x_next[l] = inside ? x[x_offset + (row0 + X_R(l)) * ldx + (k0) + X_K(l)] : (T)0;                    \
+  }                                                                                                     \
+  _Pragma("unroll") for (uint l = 0; l < W_LOADS; ++l) {                                                \
+    const uint col = col0 + W_V(l) * VW, panel = col / PANEL;                                           \
+    const bool inside = X_T(l) < W_COUNT && panel < panels && (k0) + W_K(l) < k;                        \
+    w_next[l] = inside ? VLOAD(0, w + w_offset + (panel * k + (k0) + W_K(l)) * PANEL + col % PANEL) : (vecT)0; \
+  }
 __kernel __attribute__((reqd_work_group_size(THREADS_N, THREADS_M, 1)))
 void coexec_gemm_local(COEXEC_GEMM_ARGS) {
   coexec_pass_gate(gate, gate_value);
@@ -161,23 +189,20 @@ void coexec_gemm_local(COEXEC_GEMM_ARGS) {
 #pragma unroll
     for (uint v = 0; v < VECS_N; ++v) acc[i][v] = (vecT)0;
 
+  T x_next[X_LOADS];
+  vecT w_next[W_LOADS];
+  GEMM_FETCH(0)
   for (uint k0 = 0; k0 < k; k0 += TILE_K) {
-    // x[row0 .., k0 ..]: neighbouring work-items read neighbouring k (coalesced).
-    for (uint t = id; t < TILE_M * TILE_K; t += THREADS) {
-      const uint r = t / TILE_K, kk = t % TILE_K;
-      const bool inside = row0 + r < m && k0 + kk < k;
-      x_tile[kk][r] = inside ? x[x_offset + (row0 + r) * ldx + k0 + kk] : (T)0;
-    }
-    // Each panel's TILE_K x PANEL block is contiguous: neighbouring work-items read neighbouring vectors.
-    for (uint t = id; t < TILE_K * TILE_N / VW; t += THREADS) {
-      const uint pp = t / (TILE_K * PANEL / VW), in_panel = t % (TILE_K * PANEL / VW);
-      const uint kk = in_panel / (PANEL / VW), lane = in_panel % (PANEL / VW);
-      const uint panel = col0 / PANEL + pp;
-      const bool inside = panel < panels && k0 + kk < k;
-      w_tile[kk][pp * (PANEL / VW) + lane] =
-          inside ? VLOAD(0, w + w_offset + (panel * k + k0 + kk) * PANEL + lane * VW) : (vecT)0;
-    }
+#pragma unroll
+    for (uint l = 0; l < X_LOADS; ++l)
+      if (X_T(l) < X_COUNT) x_tile[X_K(l)][X_R(l)] = x_next[l];
+#pragma unroll
+    for (uint l = 0; l < W_LOADS; ++l)
+      if (X_T(l) < W_COUNT) w_tile[W_K(l)][W_V(l)] = w_next[l];
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (k0 + TILE_K < k) {
+      GEMM_FETCH(k0 + TILE_K)
+    }
 #pragma unroll
     for (uint kk = 0; kk < TILE_K; ++kk) {
       vecT b[VECS_N];

@@ -146,6 +146,24 @@ TEST_CASE_TEMPLATE("gpu gemm: every family, odd shapes, slices at panel offsets"
   }
 }
 
+TEST_CASE("gpu gemm: local tiles whose staging does not divide evenly among the work-items") {
+  auto ctx = test::make_context();
+  constexpr std::size_t nr = memory::panel_width<float>;
+  // 64 work-items stage 96 x elements (two each, the second by half of them) and 48 W vectors.
+  const auto config = gemm_config::local(16, 2 * nr, 6, 2, 4, 4);
+  gpu::gemm_launcher<float> launcher(ctx, config, activation::relu, true);
+  std::mt19937_64 rng(test_seed());
+  for (const gemm_shape s : {gemm_shape{17, 3 * nr + 5, 23}, gemm_shape{5, 2 * nr, 6}}) {
+    CAPTURE(s.m);
+    CAPTURE(s.n);
+    CAPTURE(s.k);
+    layer<float> l(ctx, s, rng);
+    sync::completion done(ctx);
+    run_slice(launcher, l, 0, s.n, activation::relu, true, done);
+    run_slice(launcher, l, nr, s.n, activation::relu, true, done);
+  }
+}
+
 TEST_CASE_TEMPLATE("gpu gemm: every activation, with and without bias", T, float, double) {
   auto ctx = test::make_context();
   if (skip_without_fp64<T>(ctx)) return;

@@ -321,3 +321,22 @@ TEST_CASE_TEMPLATE("gpu tuning: the built-in defaults are valid on this device",
     run_slice(launcher, l, 0, l.shape.n, activation::none, false, done);
   }
 }
+
+TEST_CASE("gpu tuning: on a GPU whose default is gemv, a problem with two local tiles per compute unit takes the tiles") {
+  runtime::capabilities h200;
+  h200.vendor = "NVIDIA Corporation";
+  h200.is_gpu = true;
+  h200.compute_units = 132;
+  h200.max_work_group_size = 1024;
+  h200.local_mem_size = 48 * 1024;
+  const gemm_config class_default = gpu::default_config<float>(h200, gpu::shape_class::large_m);
+  REQUIRE(class_default.family == gemm_family::gemv);
+  const gemm_config wide = gpu::default_config<float>(h200, gemm_shape{128, 3072, 768});  // 4 x 96 tiles of 32 x 32
+  CHECK(wide.family == gemm_family::local);
+  CHECK(gpu::default_config<float>(h200, gemm_shape{128, 768, 768}) == class_default);  // 4 x 24 tiles
+  CHECK(gpu::default_config<float>(h200, gemm_shape{1, 11008, 4096}).family == gemm_family::gemv);  // gemv class: no tiles
+  // Where the class default already is a tiled or CPU-shaped kernel, the shape changes nothing.
+  auto cpu = h200;
+  cpu.vendor = "The pocl project", cpu.is_gpu = false, cpu.is_cpu = true, cpu.local_mem_is_global = true;
+  CHECK(gpu::default_config<float>(cpu, gemm_shape{128, 3072, 768}) == gpu::default_config<float>(cpu, gpu::shape_class::large_m));
+}

@@ -244,7 +244,7 @@ class calibrator {
     const auto st = std::make_shared<state>(context_, pool_, c.shape);
     const std::size_t m = c.shape.m, n = c.shape.n;
     const predict::linear_setup setup{sizeof(float), pool_.size(),
-                                      gpu::default_config<float>(context_.caps(), gpu::classify(m)), device_};
+                                      gpu::default_config<float>(context_.caps(), c.shape), device_};
     return [this, c, st, m, n, setup](bool with_totals) {
       using features = predict::linear_features;
       linear<float>& layer = st->layer;

@@ -275,8 +275,7 @@ class linear {
   }
 
   gpu::gemm_config device_config(std::size_t m) const {
-    const auto shape_class = gpu::classify(m);
-    return options_.tuner ? options_.tuner->config<T>(context_, shape_class) : gpu::default_config<T>(context_.caps(), shape_class);
+    return options_.tuner ? options_.tuner->config<T>(context_, gpu::classify(m)) : gpu::default_config<T>(context_.caps(), gemm_shape{m, n_, k_});
   }
 
   gpu::gemm_launcher<T>& launcher_for(std::size_t m) {

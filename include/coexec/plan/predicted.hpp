@@ -232,7 +232,7 @@ class roofline_model {
                      y_dev = gpu::make_buffer<float>(ctx, s.m * s.n);
     gpu::write_rows(ctx, x_dev, 0, x.data(), 1, x.size(), x.size());
     gpu::write_rows(ctx, w_dev, 0, w.data(), 1, w.size(), w.size()).wait();
-    gpu::gemm_launcher<float> launcher(ctx, gpu::default_config<float>(ctx.caps(), gpu::classify(s.m)), activation::none, false);
+    gpu::gemm_launcher<float> launcher(ctx, gpu::default_config<float>(ctx.caps(), s), activation::none, false);
     sync::completion done(ctx, sync::completion::mode::event_polling);
     const gpu::gemm_operands<float> ops{{x_dev}, s.k, {w_dev}, {}, {y_dev}, s.n};
     return best_of_us([&] { done.wait(launcher.enqueue(ops, s, done)); });

@@ -1,6 +1,6 @@
 #pragma once
-// Choosing device kernels: for the GEMM, built-in defaults per device family and shape class (no
-// tuning needed); for conv layers, the launcher's own choice by device and layer size. An
+// Choosing device kernels: for the GEMM, built-in defaults per device family and shape class,
+// refined by the problem's size (no tuning needed); for conv layers, the launcher's own choice by device and layer size. An
 // optional tuner times a few candidates on the device (per shape class for the GEMM, per layer
 // shape for conv), keeps the fastest in memory and in a small text file next to the binary cache.
 #include <algorithm>

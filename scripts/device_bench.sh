@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds coexec on the accelerator machine and runs the benchmark suites on its platforms
-# (pocl-16: emulated SoC on 16 cores; nvidia: the H100), writing JSON + logs to $OUT.
+# (pocl-16: emulated SoC on 16 cores; nvidia: the NVIDIA GPU), writing JSON + logs to $OUT.
 #   bash scripts/device_bench.sh <suite-regex> [benchmark filter]
 # e.g. bash scripts/device_bench.sh 'sync|linear' 'bert'
 set -euo pipefail

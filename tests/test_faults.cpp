@@ -3,11 +3,14 @@
 // output, on each data path; nothing hangs.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <random>
 #include <string>
 
+#include "attention_reference.hpp"
 #include "conv_reference.hpp"
 #include "coexec/memory/io_buffer.hpp"
+#include "coexec/ops/attention.hpp"
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/sync/probe.hpp"
@@ -88,6 +91,24 @@ struct conv_case {
     std::fill(y.data(), y.data() + y.size(), -777.0f);
     layer(x.data(), y.data(), plan);
     test::check_conv(shape, xs.data(), w.data(), b.data(), y.data(), activation::none);
+  }
+};
+
+// Attention with a device part (heads [1, 3)) on one data path.
+struct attention_case {
+  static constexpr std::size_t tokens = 9, heads = 3, head_dim = 8, d = heads * head_dim, split = 1;
+  std::mt19937 rng{23};
+  std::vector<float> qkv = test::random_values<float>(tokens * 3 * d, rng);
+
+  attention_options options(const data_path& path, device_failure policy) const {
+    return {.completion = path.completion, .timeout = injected_timeout, .on_device_failure = policy, .shared_memory = path.shared};
+  }
+  void run_and_check(ops::attention<float>& op, memory::io_buffer<float>& x, memory::io_buffer<float>& y) const {
+    std::copy(qkv.begin(), qkv.end(), x.data());
+    std::fill(y.data(), y.data() + y.size(), -777.0f);
+    op(x.data(), tokens, y.data(), split);
+    const auto want = test::attention_reference(qkv.data(), tokens, heads, head_dim);
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(std::abs(y.data()[i] - want[i]) < 1e-5);
   }
 };
 
@@ -175,6 +196,28 @@ TEST_CASE("conv2d: each device fault raises its error, or with run_on_cpu is rec
       } else {
         CHECK(layer.last_run().device_recomputed);
       }
+    }
+}
+
+TEST_CASE("attention: each device fault raises its error, or with run_on_cpu is recomputed on the CPU") {
+  cpu::thread_pool pool(2);
+  const attention_case c;
+  for (const data_path& path : data_paths)
+    for (const device_fault& f : device_faults) {
+      INFO(path.name << ", fault " << f.name);
+      auto ctx = test::make_context();
+      const bool shared = path.shared && ctx.caps().svm_fine;
+      memory::io_buffer<float> x(ctx, c.qkv.size(), shared), y(ctx, c.tokens * c.d, shared);
+      scoped_fault armed(f.point);
+      check_fails_in_time(
+          [&] {
+            ops::attention<float> op(ctx, pool, c.heads, c.head_dim, c.options(path, device_failure::raise));
+            c.run_and_check(op, x, y);
+          },
+          f.raised);
+      ops::attention<float> op(ctx, pool, c.heads, c.head_dim, c.options(path, device_failure::run_on_cpu));
+      c.run_and_check(op, x, y);
+      CHECK(op.last_run().device_recomputed);
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include "coexec/pipe/pipeline.hpp"
 #include "coexec/plan/predicted.hpp"
+#include "attention_reference.hpp"
 #include "linear_reference.hpp"
 #include "support.hpp"
 
@@ -359,22 +360,7 @@ TEST_CASE("attention matches the double reference, with chunks that cut across h
   const std::vector<float> qkv = load_input(net, 5);
   net(pipe::mode::per_layer);
 
-  reference_tensor want(tokens * d);
-  for (std::size_t h = 0; h < heads; ++h)
-    for (std::size_t row = 0; row < tokens; ++row) {
-      std::vector<double> weight(tokens);
-      for (std::size_t t = 0; t < tokens; ++t) {
-        for (std::size_t i = 0; i < head_features; ++i)
-          weight[t] += double(qkv[row * 3 * d + h * head_features + i]) * qkv[t * 3 * d + d + h * head_features + i];
-        weight[t] /= std::sqrt(double(head_features));
-      }
-      const double top = *std::max_element(weight.begin(), weight.end());
-      double total = 0;
-      for (double& w : weight) total += w = std::exp(w - top);
-      for (std::size_t t = 0; t < tokens; ++t)
-        for (std::size_t i = 0; i < head_features; ++i)
-          want[row * d + h * head_features + i] += weight[t] / total * qkv[t * 3 * d + 2 * d + h * head_features + i];
-    }
+  const reference_tensor want = test::attention_reference(qkv.data(), tokens, heads, head_features);
   check_output(net, want);
   test::check_error([&] { pipe::steps::attention<float>(4).output_shape({{tokens, 3 * d}}); }, errc::invalid_argument);
 }

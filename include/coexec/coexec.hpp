@@ -26,10 +26,12 @@
 #include "coexec/sync/spin_wait.hpp"
 
 // cpu/cblas_gemm.hpp is left out: it needs <cblas.h>; include it where you link a CBLAS.
+#include "coexec/cpu/attention.hpp"
 #include "coexec/cpu/conv.hpp"
 #include "coexec/cpu/gemm.hpp"
 #include "coexec/cpu/thread_pool.hpp"
 
+#include "coexec/gpu/attention.hpp"
 #include "coexec/gpu/conv.hpp"
 #include "coexec/gpu/gemm.hpp"
 #include "coexec/gpu/tuning.hpp"
@@ -45,6 +47,7 @@
 #include "coexec/plan/split.hpp"
 #include "coexec/plan/split_plan.hpp"
 
+#include "coexec/ops/attention.hpp"
 #include "coexec/ops/co_execute.hpp"
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
@@ -76,14 +79,15 @@
 /// polling as the fallback, and probes that measure their costs.
 
 /// @namespace coexec::cpu
-/// The CPU side: a thread pool and the gemm and convolution kernels it runs on its share of
-/// the output channels.
+/// The CPU side: a thread pool and the gemm, convolution and attention kernels it runs on its
+/// share of the output.
 
 /// @namespace coexec::gpu
-/// The OpenCL device side: gemm and convolution kernel launchers and their tuning.
+/// The OpenCL device side: gemm, convolution and attention kernel launchers and their tuning.
 
 /// @namespace coexec::ops
-/// Co-executed layers (linear, conv2d) that split their output channels between CPU and device.
+/// Co-executed layers that split their output between CPU and device: linear and conv2d along
+/// output channels (conv2d also along rows), attention along heads.
 
 /// @namespace coexec::pipe
 /// Layer pipelines: networks of co-executed layers and CPU steps over tensors allocated once,

@@ -326,10 +326,10 @@ class conv_launcher {
     require(s.batch == 1 || ops.y_batch_stride >= channels.size() * ops.y_channel_stride,
             "conv: y_batch_stride (" + std::to_string(ops.y_batch_stride) + ") is less than the block's channels * y_channel_stride (" +
                 std::to_string(channels.size() * ops.y_channel_stride) + ")");
-    detail::require_extent(context_, ops.x, s.input_size(), "x");
-    detail::require_extent(context_, ops.w, channels.size() * s.patch(), "w");
-    detail::require_extent(context_, ops.y, (s.batch - 1) * ops.y_batch_stride + (channels.size() - 1) * ops.y_channel_stride + plane, "y");
-    if (has_bias_) detail::require_extent(context_, ops.bias, channels.size(), "bias");
+    detail::require_extent(context_, ops.x, s.input_size(), "conv: x");
+    detail::require_extent(context_, ops.w, channels.size() * s.patch(), "conv: w");
+    detail::require_extent(context_, ops.y, (s.batch - 1) * ops.y_batch_stride + (channels.size() - 1) * ops.y_channel_stride + plane, "conv: y");
+    if (has_bias_) detail::require_extent(context_, ops.bias, channels.size(), "conv: bias");
     detail::require_gate_support(context_, gate, "conv");
 
     detail::kernel_args args(kernel_);

@@ -229,22 +229,22 @@ class kernel_args {
 };
 
 /// errc::invalid_argument unless `ptr` holds `count` elements from its offset, all addressable
-/// by the kernels' 32-bit indices.
+/// by the kernels' 32-bit indices; `name` says which operand of which kernel, e.g. "gemm: x".
 template <class T>
 void require_extent(const runtime::context& ctx, const device_ptr<T>& ptr, std::size_t count, const char* name) {
-  require(!ptr.is_null(), std::string("gemm: ") + name + " is null");
-  require(ptr.offset + count <= UINT32_MAX, std::string("gemm: ") + name + " exceeds 2^32 elements");
+  require(!ptr.is_null(), std::string(name) + " is null");
+  require(ptr.offset + count <= UINT32_MAX, std::string(name) + " exceeds 2^32 elements");
   const std::size_t bytes = count * sizeof(T);
   if (ptr.buffer() != nullptr) {
     require(ptr.buffer.template getInfo<CL_MEM_CONTEXT>()() == ctx.cl_context()(),
-            std::string("gemm: ") + name + " is a buffer of another context");
+            std::string(name) + " is a buffer of another context");
     const std::size_t size = ptr.buffer.template getInfo<CL_MEM_SIZE>();
     require((ptr.offset * sizeof(T)) + bytes <= size,
-            std::string("gemm: ") + name + " needs " + std::to_string(bytes) + " bytes from element " +
+            std::string(name) + " needs " + std::to_string(bytes) + " bytes from element " +
                 std::to_string(ptr.offset) + " of a " + std::to_string(size) + "-byte buffer");
   } else {
     require(ctx.owns_svm(ptr.svm + ptr.offset, bytes),
-            std::string("gemm: ") + name + " is not " + std::to_string(bytes) + " bytes of SVM allocated through this context");
+            std::string(name) + " is not " + std::to_string(bytes) + " bytes of SVM allocated through this context");
   }
 }
 
@@ -313,10 +313,10 @@ class gemm_launcher {
     require(ops.ldy >= slice.n, "gemm: ldy (" + std::to_string(ops.ldy) + ") < n_count (" + std::to_string(slice.n) + ")");
     require(has_bias_ != ops.bias.is_null(), has_bias_ ? "gemm: the launcher adds a bias but none was given"
                                                        : "gemm: a bias was given to a launcher built without one");
-    detail::require_extent(context_, ops.x, (slice.m - 1) * ops.ldx + slice.k, "x");
-    detail::require_extent(context_, ops.w, panels * panel_width * slice.k, "w");
-    detail::require_extent(context_, ops.y, (slice.m - 1) * ops.ldy + slice.n, "y");
-    if (has_bias_) detail::require_extent(context_, ops.bias, slice.n, "bias");
+    detail::require_extent(context_, ops.x, (slice.m - 1) * ops.ldx + slice.k, "gemm: x");
+    detail::require_extent(context_, ops.w, panels * panel_width * slice.k, "gemm: w");
+    detail::require_extent(context_, ops.y, (slice.m - 1) * ops.ldy + slice.n, "gemm: y");
+    if (has_bias_) detail::require_extent(context_, ops.bias, slice.n, "gemm: bias");
     detail::require_gate_support(context_, gate, "gemm");
 
     detail::kernel_args args(kernel_);

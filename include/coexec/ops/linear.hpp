@@ -63,6 +63,7 @@ class linear {
  public:
   using value_type = T;  ///< the element type of x, y and the weights
   static constexpr std::size_t panel_width = memory::panel_width<T>;  ///< columns per packed weight panel, the split granule
+  static constexpr const char* split_unit = "ch ";  ///< how reports name the split's extent
 
   /// `weights` holds W[N,K] row-major, `bias` N values or nothing. Both are copied (packed) once.
   linear(const runtime::context& ctx, cpu::thread_pool& pool, std::size_t n, std::size_t k, std::span<const T> weights,
@@ -92,6 +93,7 @@ class linear {
 
   std::size_t columns() const noexcept { return n_; }  ///< N, the output channels
   std::size_t depth() const noexcept { return k_; }  ///< K, the input features
+  std::string kind() const { return "linear " + std::to_string(k_) + "->" + std::to_string(n_); }  ///< for reports
   gemm_shape shape(std::size_t m) const noexcept { return {m, n_, k_}; }  ///< the problem shape of a call with `m` rows
   /// Split points are multiples of this (both sides read whole weight panels).
   std::size_t split_granule() const noexcept { return panel_width; }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "coexec/activation.hpp"
+#include "coexec/cpu/attention.hpp"
 #include "coexec/error.hpp"
 #include "coexec/pipe/step.hpp"
 
@@ -204,41 +205,8 @@ cpu_step<T> attention(std::size_t heads) {
             return tensor_shape{in[0][0], in[0][1] / 3};
           },
           [heads](cpu::thread_pool& pool, const step_io<T>& io) {
-            const std::size_t s = io.output_shape[0], d = io.output_shape[1], dh = d / heads, row_stride = 3 * d;
-            const T scale = T(1) / std::sqrt(static_cast<T>(dh));
-            const T* qkv = io.inputs[0];
-            // Tasks are (head, query row), head-major, so a chunk meets each head's keys once:
-            // it copies them key-minor, and a row's scores become dh axpys over contiguous keys,
-            // which vectorise, instead of s short dot products, which do not (a reduction).
-            pool.parallel_for(heads * s, [&](std::size_t begin, std::size_t end) {
-              std::vector<T> keys(dh * s), score(s), weighted(dh);
-              std::size_t keys_of = heads;  // the head whose keys `keys` holds
-              for (std::size_t task = begin; task < end; ++task) {
-                const std::size_t h = task / s, row = task % s;
-                if (h != keys_of) {
-                  for (std::size_t t = 0; t < s; ++t)
-                    for (std::size_t i = 0; i < dh; ++i) keys[i * s + t] = qkv[t * row_stride + d + h * dh + i];
-                  keys_of = h;
-                }
-                const T* q = qkv + row * row_stride + h * dh;
-                std::fill(score.begin(), score.end(), T(0));
-                for (std::size_t i = 0; i < dh; ++i) {
-                  const T qi = q[i] * scale;
-                  const T* k = keys.data() + i * s;
-                  for (std::size_t t = 0; t < s; ++t) score[t] += qi * k[t];
-                }
-                const T top = *std::max_element(score.begin(), score.end());
-                T sum = 0;
-                for (std::size_t t = 0; t < s; ++t) sum += score[t] = std::exp(score[t] - top);
-                std::fill(weighted.begin(), weighted.end(), T(0));
-                for (std::size_t t = 0; t < s; ++t) {
-                  const T* v = qkv + t * row_stride + 2 * d + h * dh;
-                  for (std::size_t i = 0; i < dh; ++i) weighted[i] += score[t] * v[i];
-                }
-                T* y = io.output + row * d + h * dh;
-                for (std::size_t i = 0; i < dh; ++i) y[i] = weighted[i] / sum;
-              }
-            });
+            const cpu::attention_shape shape{io.output_shape[0], heads, io.output_shape[1] / heads};
+            cpu::attention(pool, io.inputs[0], shape, io.output, 0, heads);
           }};
 }
 

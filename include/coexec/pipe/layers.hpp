@@ -9,6 +9,7 @@
 #include <string>
 
 #include "coexec/error.hpp"
+#include "coexec/ops/attention.hpp"
 #include "coexec/ops/conv2d.hpp"
 #include "coexec/ops/linear.hpp"
 #include "coexec/pipe/step.hpp"
@@ -39,15 +40,17 @@ void anchor_with_last_run(Op& op, const Key& key) {
 }
 
 template <class Op>
-/// An ops::linear over an input of shape {..., K}: the leading dimensions are its rows M.
-class linear_step final : public step<typename Op::value_type> {
+/// An operator over `rows` rows whose output is split along columns() at one point: ops::linear
+/// (output channels; its input {..., K} has M = the leading dimensions' product as rows) and
+/// ops::attention (heads; its input {S, 3D} has the S tokens as rows).
+class column_split_step final : public step<typename Op::value_type> {
  public:
   using T = typename Op::value_type;  ///< the element type
 
-  /// Takes the operator; `rows` is M of every call.
-  linear_step(std::unique_ptr<Op> op, std::size_t rows) : op_(std::move(op)), rows_(rows) {}
+  /// Takes the operator; `rows` is the row count of every call.
+  column_split_step(std::unique_ptr<Op> op, std::size_t rows) : op_(std::move(op)), rows_(rows) {}
 
-  std::string kind() const override { return "linear " + std::to_string(op_->depth()) + "->" + std::to_string(op_->columns()); }
+  std::string kind() const override { return op_->kind(); }
   bool co_executed() const override { return true; }
   bool shared_memory() const override { return op_->shared_memory(); }
 
@@ -66,7 +69,7 @@ class linear_step final : public step<typename Op::value_type> {
     anchor_with_last_run(*op_, op_->shape(rows_));
   }
   bool planned() const override { return plan_.has_value(); }
-  std::string split() const override { return describe_split("ch ", last_, op_->columns()); }
+  std::string split() const override { return describe_split(Op::split_unit, last_, op_->columns()); }
   double predicted_seconds() const override {
     if constexpr (requires { op_->planner().estimate(op_->shape(rows_), std::size_t{}).total(); }) {
       if (plan_) return op_->planner().estimate(op_->shape(rows_), *plan_).total();

@@ -63,7 +63,7 @@ struct step_record {
   std::string name;  ///< the name it was added under
   std::string kind;  ///< what it computes
   tensor_shape shape;  ///< its output's shape
-  bool co_executed = false;  ///< true for layers (ops::linear, ops::conv2d), false for CPU steps
+  bool co_executed = false;  ///< true for layers (ops::linear, ops::conv2d, ops::attention), false for CPU steps
   std::string split;  ///< where it was cut: "cpu", "gpu", "ch 64/96", "rows 40/112"
   double seconds = 0;  ///< its time on the critical path (streamed: from the previous step's end to its own)
   double predicted_seconds = 0;  ///< the planner's prediction for its plan; NaN where the planner has none
@@ -115,7 +115,19 @@ class pipeline {
     tensor_shape out = in;
     out.back() = op->columns();
     const std::size_t rows = elements(in) / in.back();
-    return append(std::move(name), std::make_unique<linear_step<ops::linear<T, K, P>>>(std::move(op), rows), {x}, std::move(out));
+    return append(std::move(name), std::make_unique<column_split_step<ops::linear<T, K, P>>>(std::move(op), rows), {x}, std::move(out));
+  }
+
+  template <class P>
+  /// Adds a co-executed multi-head self-attention over `qkv` of shape {S, 3D} (Q | K | V per
+  /// row, as a fused QKV projection writes them); the output is {S, D}.
+  tensor add(std::string name, std::unique_ptr<ops::attention<T, P>> op, tensor qkv) {
+    const tensor_shape& in = checked_shape(name, qkv);
+    check_operator(name, op.get());
+    require(in.size() == 2 && in[1] == 3 * op->width(), "pipeline: step '" + name + "' (" + op->kind() + ") takes a tensor of shape {S, " +
+                                                            std::to_string(3 * op->width()) + "}, got " + to_string(in));
+    tensor_shape out{in[0], op->width()};
+    return append(std::move(name), std::make_unique<column_split_step<ops::attention<T, P>>>(std::move(op), in[0]), {qkv}, std::move(out));
   }
 
   template <class K, class P>

@@ -1,7 +1,7 @@
 #pragma once
 // What a pipeline is made of: tensors (shapes only; the pipeline owns the memory) and steps.
 // A step computes one output tensor from one or more input tensors. Co-executed steps (linear,
-// conv2d: pipe/layers.hpp) also expose their device part separately, so that a streamed
+// conv2d, attention: pipe/layers.hpp) also expose their device part separately, so that a streamed
 // pipeline can enqueue it early; CPU steps (pipe/cpu_steps.hpp) run on the thread pool only.
 #include <cmath>
 #include <cstddef>

@@ -39,23 +39,31 @@ constexpr std::size_t packed_size(std::size_t n, std::size_t k) {
   return round_up(n, panel_width<T>) * k;
 }
 
-/// Packs panels [first_panel, first_panel + panel_count) of W[N,K] into `dst`, which points at
-/// the start of panel `first_panel` (so a side holding only its slice packs just that slice).
+/// Packs panels [first_panel, first_panel + panel_count) of W[N,K], row-major with row stride
+/// `ldw` >= K, into `dst`, which points at the start of panel `first_panel` (so a side holding
+/// only its slice packs just that slice; a strided W is e.g. one head's keys in a fused QKV tensor).
 template <class T>
-void pack_panels(const T* w, std::size_t n, std::size_t k, T* dst, std::size_t first_panel,
+void pack_panels(const T* w, std::size_t ldw, std::size_t n, std::size_t k, T* dst, std::size_t first_panel,
                  std::size_t panel_count) {
   constexpr std::size_t nr = panel_width<T>;
   require(w != nullptr && dst != nullptr, "pack_panels: null weight or destination pointer");
+  require(ldw >= k, "pack_panels: row stride below K");
   require((first_panel + panel_count) * nr < n + nr, "pack_panels: panel range exceeds N");
   for (std::size_t p = 0; p < panel_count; ++p) {
     T* panel = dst + p * k * nr;
     const std::size_t row0 = (first_panel + p) * nr;
     const std::size_t rows = std::min(nr, n - row0);
     for (std::size_t kk = 0; kk < k; ++kk) {
-      for (std::size_t j = 0; j < rows; ++j) panel[kk * nr + j] = w[(row0 + j) * k + kk];
+      for (std::size_t j = 0; j < rows; ++j) panel[kk * nr + j] = w[(row0 + j) * ldw + kk];
       std::fill(panel + kk * nr + rows, panel + (kk + 1) * nr, T(0));
     }
   }
+}
+
+/// pack_panels of a contiguous W[N,K] (row stride K).
+template <class T>
+void pack_panels(const T* w, std::size_t n, std::size_t k, T* dst, std::size_t first_panel, std::size_t panel_count) {
+  pack_panels(w, k, n, k, dst, first_panel, panel_count);
 }
 
 /// Packs all of W[N,K] into `dst` (packed_size<T>(n, k) elements).

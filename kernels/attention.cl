@@ -5,14 +5,22 @@
 //
 // Built after kernels/sync.cl and kernels/activation.cl with (coexec::gpu::attention_launcher):
 //   T, HEAD_DIM, WIDTH   element type, features per head, Q's width (heads * HEAD_DIM)
-//   ROWS                 query rows per work-group, one per work-item
-//   KEYS                 keys per tile, the vector width of the scores (2, 4, 8 or 16)
-//   VW                   vector width along a head's features (1, 2, 4, 8 or 16; divides HEAD_DIM)
+//   ROWS                 query rows per work-group
+//   KEYS                 keys per tile staged in local memory
+//   COEXEC_ATTENTION_TILED  which kernel below is compiled:
+//     0 (rows)   a work-item per query row, for devices whose local memory is ordinary memory
+//                (CPU devices, Mali); VW: vector width along a head's features (1, 2, 4, 8 or
+//                16; divides HEAD_DIM), KEYS the vector width of the scores (2, 4, 8 or 16)
+//     1 (tiled)  THREADS work-items share a block of ROWS rows, for GPUs with fast local memory
+// Both fold each tile of keys into their rows with an online softmax: the running maximum
+// rescales what was summed so far. Work-items past the last row compute on a clamped row and
+// skip their stores, so all reach every barrier and coexec_signal_done.
+
+#if !COEXEC_ATTENTION_TILED
+
 // A work-group stages KEYS keys and values of its head in local memory at a time, keys
 // key-minor, so each work-item's scores for the tile are HEAD_DIM vector multiply-adds over keys
-// (no horizontal sums; they vectorise on CPU devices too), and folds the tile into its row with
-// an online softmax: the running maximum rescales what was summed so far. Work-items past the
-// last row redo it, so all reach every barrier and coexec_signal_done.
+// (no horizontal sums; they vectorise on CPU devices too).
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -82,3 +90,80 @@ void coexec_attention(__global const T* qkv, uint qkv_offset, __global T* y, uin
   }
   coexec_signal_done(sync, epoch);
 }
+
+#else
+
+// The block's rows and each tile of keys and values sit in local memory; the work-items share
+// out the tile's ROWS x KEYS scores (each a dot product over HEAD_DIM), then the ROWS x HEAD_DIM
+// outputs (each a sum over the tile's keys), so a short sequence still gives every work-item
+// little serial work: 12 heads of 128 tokens make 96 groups of THREADS.
+#define OUTPUTS_PER_ITEM ((ROWS * HEAD_DIM + THREADS - 1) / THREADS)
+
+__kernel __attribute__((reqd_work_group_size(THREADS, 1, 1)))
+void coexec_attention(__global const T* qkv, uint qkv_offset, __global T* y, uint y_offset, uint ldy, uint tokens,
+                      uint head_begin, __global uint* gate, uint gate_value, __global uint* sync, uint epoch) {
+  coexec_pass_gate(gate, gate_value);
+  __local T q[ROWS * HEAD_DIM];             // the block's queries, scaled
+  __local T keys[KEYS * (HEAD_DIM + 1)];    // padded: neighbouring work-items read neighbouring keys
+  __local T values[KEYS * HEAD_DIM];
+  __local T weight[ROWS * KEYS];            // the tile's scores, then their exponentials
+  __local T top[ROWS], sum[ROWS], rescale[ROWS];
+  const uint lid = get_local_id(0), stride = 3 * WIDTH, head = head_begin + get_group_id(1);
+  const uint row0 = get_group_id(0) * ROWS;
+  __global const T* base = qkv + qkv_offset + head * HEAD_DIM;
+
+  const T scale = (T)1 / sqrt((T)HEAD_DIM);
+  for (uint e = lid; e < ROWS * HEAD_DIM; e += THREADS) {
+    const uint r = e / HEAD_DIM, i = e - r * HEAD_DIM;
+    q[e] = base[min(row0 + r, tokens - 1) * stride + i] * scale;
+  }
+  if (lid < ROWS) top[lid] = (T)-1e30, sum[lid] = 0;  // finite: exp(top - first maximum) is 0, not NaN
+  T acc[OUTPUTS_PER_ITEM];
+  for (uint j = 0; j < OUTPUTS_PER_ITEM; ++j) acc[j] = 0;
+
+  for (uint t0 = 0; t0 < tokens; t0 += KEYS) {
+    const uint count = min((uint)KEYS, tokens - t0);
+    barrier(CLK_LOCAL_MEM_FENCE);  // the previous tile is used up (and q, top, sum written)
+    for (uint e = lid; e < KEYS * HEAD_DIM; e += THREADS) {
+      const uint t = e / HEAD_DIM, i = e - t * HEAD_DIM;
+      const bool inside = t < count;  // zeros past the last key: their weights are set to 0 below
+      keys[t * (HEAD_DIM + 1) + i] = inside ? base[(t0 + t) * stride + WIDTH + i] : 0;
+      values[e] = inside ? base[(t0 + t) * stride + 2 * WIDTH + i] : 0;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint e = lid; e < ROWS * KEYS; e += THREADS) {
+      const uint r = e / KEYS, t = e - r * KEYS;
+      T dot = 0;
+      for (uint i = 0; i < HEAD_DIM; ++i) dot += q[r * HEAD_DIM + i] * keys[t * (HEAD_DIM + 1) + i];
+      weight[e] = dot;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid < ROWS) {
+      T tile_top = top[lid], added = 0;
+      for (uint t = 0; t < count; ++t) tile_top = max(tile_top, weight[lid * KEYS + t]);
+      for (uint t = 0; t < KEYS; ++t) {
+        const T w = t < count ? exp(weight[lid * KEYS + t] - tile_top) : 0;
+        weight[lid * KEYS + t] = w;
+        added += w;
+      }
+      rescale[lid] = exp(top[lid] - tile_top);
+      sum[lid] = sum[lid] * rescale[lid] + added;
+      top[lid] = tile_top;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint j = 0; j < OUTPUTS_PER_ITEM; ++j) {
+      const uint e = min(lid + j * THREADS, (uint)(ROWS * HEAD_DIM - 1)), r = e / HEAD_DIM, i = e - r * HEAD_DIM;
+      T part = 0;
+      for (uint t = 0; t < KEYS; ++t) part += weight[r * KEYS + t] * values[t * HEAD_DIM + i];
+      acc[j] = acc[j] * rescale[r] + part;
+    }
+  }
+
+  for (uint j = 0; j < OUTPUTS_PER_ITEM; ++j) {
+    const uint e = lid + j * THREADS, r = e / HEAD_DIM, i = e - r * HEAD_DIM;
+    if (e < ROWS * HEAD_DIM && row0 + r < tokens) y[y_offset + (row0 + r) * ldy + get_group_id(1) * HEAD_DIM + i] = acc[j] / sum[r];
+  }
+  coexec_signal_done(sync, epoch);
+}
+
+#endif

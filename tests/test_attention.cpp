@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <random>
 #include <vector>
 
@@ -37,7 +39,7 @@ void check_attention(const T* y, const std::vector<double>& want) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("attention matches the double reference at every split, on every data path", T, float, double) {
+TEST_CASE_TEMPLATE("attention matches the double reference at every split, on every data path, with both kernels", T, float, double) {
   auto ctx = test::make_context();
   if (std::is_same_v<T, double> && !ctx.caps().fp64) {
     test::report_skip("attention<double>", "device '" + ctx.caps().name + "' has no fp64");
@@ -57,9 +59,18 @@ TEST_CASE_TEMPLATE("attention matches the double reference at every split, on ev
     const std::size_t d = s.heads * s.head_dim;
     const auto qkv_values = test::random_values<T>(s.tokens * 3 * d, rng);
     const auto want = test::attention_reference(qkv_values.data(), s.tokens, s.heads, s.head_dim);
-    for (const data_path& path : data_paths) {
-      INFO(path.name);
-      ops::attention<T> op(ctx, pool, s.heads, s.head_dim, {.completion = path.completion, .shared_memory = path.shared});
+    // Every data path with the device's own kernel, then (float) both kernels on the first path.
+    std::vector<std::pair<data_path, std::optional<gpu::attention_config>>> runs;
+    for (const data_path& path : data_paths) runs.push_back({path, std::nullopt});
+    if (std::is_same_v<T, float>) {
+      runs.push_back({data_paths[0], gpu::attention_config{.tiled = true, .rows = 16, .keys = 32, .threads = 128, .vector_width = 1}});
+      gpu::attention_config rows_kernel{.tiled = false, .rows = 8, .keys = 4, .threads = 8, .vector_width = 16};
+      while (s.head_dim % rows_kernel.vector_width != 0) rows_kernel.vector_width /= 2;
+      runs.push_back({data_paths[0], rows_kernel});
+    }
+    for (const auto& [path, kernel] : runs) {
+      INFO(path.name << (kernel ? kernel->tiled ? ", tiled kernel" : ", rows kernel" : ", the device's kernel"));
+      ops::attention<T> op(ctx, pool, s.heads, s.head_dim, {.completion = path.completion, .shared_memory = path.shared, .kernel = kernel});
       memory::io_buffer<T> qkv(ctx, qkv_values.size(), op.shared_memory()), y(ctx, s.tokens * d, op.shared_memory());
       std::copy(qkv_values.begin(), qkv_values.end(), qkv.data());
       for (std::size_t split = 0; split <= s.heads; ++split) {
@@ -122,6 +133,8 @@ TEST_CASE("attention rejects bad shapes, buffers and splits with errors that nam
   check_error([&] { ops::attention<float>(ctx, pool, 0, 8); }, invalid, "heads and head_dim must be positive");
   check_error([&] { ops::attention<float>(ctx, pool, 2, 0); }, invalid, "heads and head_dim must be positive");
   check_error([&] { ops::attention<float>(ctx, pool, 2, 8, {.timeout = std::chrono::nanoseconds(0)}); }, invalid, "timeout");
+  const gpu::attention_config odd_vectors{.tiled = false, .rows = 8, .keys = 4, .threads = 8, .vector_width = 16};
+  check_error([&] { gpu::attention_launcher<float>(ctx, {4, 2, 12}, odd_vectors); }, invalid, "divides head_dim 12");
 
   constexpr std::size_t tokens = 4, heads = 2, head_dim = 8, d = heads * head_dim;
   ops::attention<float> op(ctx, pool, heads, head_dim);

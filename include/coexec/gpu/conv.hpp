@@ -54,10 +54,6 @@ constexpr bool supports(conv_kernel kernel, const conv2d_shape& s) noexcept {
   return one_to_one && square && stride && s.dilation_h == 1 && s.dilation_w == 1;
 }
 
-/// Whether a device's local memory is fast memory of its own (a GPU's), not ordinary memory (CPU
-/// devices, Mali), for which the kernels without local memory are written.
-inline bool fast_local_memory(const runtime::capabilities& caps) noexcept { return !(caps.is_cpu || caps.local_mem_is_global); }
-
 /// The kernel for `s`: depthwise where it applies, else tiled where the device should run it
 /// (`prefer_tiled`: fast local memory, and room for a tile), else igemm.
 constexpr conv_kernel choose_kernel(const conv2d_shape& s, bool prefer_tiled) noexcept {

@@ -30,6 +30,10 @@
 
 namespace coexec::gpu {
 
+/// Whether a device's local memory is fast memory of its own (a GPU's), not ordinary memory (CPU
+/// devices, Mali), for which the kernels without local memory are written.
+inline bool fast_local_memory(const runtime::capabilities& caps) noexcept { return !(caps.is_cpu || caps.local_mem_is_global); }
+
 /// GEMM kernel families of kernels/gemm.cl; see gemm_config for their tile parameters.
 enum class gemm_family { local, register_blocked, gemv };
 

@@ -38,6 +38,8 @@ struct attention_options {
   device_failure on_device_failure = device_failure::raise;
   /// Share qkv and y in fine-grained SVM where the device has it. false stages them on any device.
   bool shared_memory = true;
+  /// The device kernel and its work-group shape; by default the device's (attention_config::for_device).
+  std::optional<gpu::attention_config> kernel = std::nullopt;
 };
 
 template <class T, class Planner = plan::grid_search<cpu::attention_shape>>
@@ -157,7 +159,7 @@ class attention {
 
   cl::Event enqueue_device(const T* qkv, std::size_t tokens, T* y, std::size_t split, const sync::launch_gate& gate = {}) {
     const std::size_t count = heads_ - split, d = width();
-    if (!launcher_) launcher_.emplace(context_, shape(tokens));
+    if (!launcher_) launcher_.emplace(context_, shape(tokens), options_.kernel);
     if (shared_)
       return launcher_->enqueue(gpu::device_ptr<const T>(qkv), gpu::device_ptr<T>(y, split * head_dim_), d, tokens, split, count,
                                completion_, gate);

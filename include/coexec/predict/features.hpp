@@ -268,8 +268,8 @@ struct conv_features {
   }
 
   /// The busiest thread's work over an even share when packed_conv computes the block: it deals
-  /// its work items (depthwise: one per image and channel; im2col: per image, group and pixel
-  /// tile) to threads in contiguous chunks.
+  /// its work items (depthwise: one per image and channel; im2col: per image, group, pixel tile
+  /// and channel block, cpu::detail::plan_im2col) to threads in contiguous chunks.
   template <class T>
   static double cpu_imbalance(const conv2d_shape& s, cpu::index_range channel_range, cpu::index_range row_range,
                               std::size_t threads) {
@@ -278,8 +278,8 @@ struct conv_features {
       const std::size_t og = s.group_out_channels();
       const std::size_t group_count = ceil_div(channel_range.end, og) - channel_range.begin / og;
       const std::size_t pixels = row_range.size() * s.out_width();
-      const std::size_t tile = cpu::detail::pixel_tile<T>(s, pixels, s.batch * group_count, threads);
-      items = s.batch * group_count * ceil_div(pixels, tile);
+      const auto cut = cpu::detail::plan_im2col<T>(s, pixels, std::min(og, channel_range.size()), s.batch * group_count, threads);
+      items = s.batch * group_count * cut.tiles * cut.blocks;
     }
     return double(ceil_div(items, threads) * threads) / double(items);
   }

@@ -92,11 +92,12 @@ struct conv_args {
 
 namespace detail {
 
-/// Bytes of a depthwise block's phases and results: small enough to stay in L2.
+/// Bytes of im2col panels one work item gathers, or of a depthwise block's phases and results:
+/// small enough to stay in L2 next to the weights, yet at least one panel of the deepest patch.
 inline constexpr std::size_t conv_workspace_budget = 256 * 1024;
-/// Most bytes of im2col panels one work item gathers. The GEMM reads them a k-block (kc rows of
-/// each panel) at a time, so they need not fit a cache: a tile of the whole 7x7 plane of
-/// ResNet-50's deepest 3x3 layer (patch 4608) takes 1.2 MiB.
+/// Most bytes of im2col panels a work item of a deep layer gathers (plan_im2col). The GEMM reads
+/// them a k-block (kc rows of each panel) at a time, so they need not fit a cache: a tile of the
+/// whole 7x7 plane of ResNet-50's deepest 3x3 layer (patch 4608) takes 1.2 MiB.
 inline constexpr std::size_t im2col_workspace_limit = 4 * 1024 * 1024;
 
 /// This thread's workspace (im2col panels, depthwise phases) of at least `bytes`: allocated on
@@ -178,23 +179,28 @@ struct im2col_items {
   /// @}
 };
 
-/// An item packs its tile's im2col columns, and the GEMM packs its block's weight rows, so t
-/// tiles and b blocks of a group pack patch-long rows t * Og + b * P times (Og output channels and
-/// P pixels in the block). With about two items per worker, t b = w2, that is least at
-/// t = sqrt(w2 P / Og): early layers (many pixels, few channels) are cut into pixel tiles, deep
-/// ones (7x7 or 14x14 pixels, hundreds of channels) into channel blocks. On 8 threads ResNet-50's
-/// 512 -> 2048 1x1 layer at 7x7 ran as 4 tiles of 16 pixels, its weights packed four times and
-/// half the threads idle: 1.3 ms, against 0.3 ms for im2col + OpenBLAS.
+/// About two items per worker. Pixel tiles first, each small enough for its columns to stay in
+/// L2 (conv_workspace_budget). Where that leaves fewer tiles than items wanted (deep layers:
+/// 7x7 or 14x14 pixels, hundreds of channels), channels are cut into blocks too, and the tiles
+/// are chosen to pack the least: an item packs its tile's im2col columns and the GEMM packs its
+/// block's weight rows, so t tiles and b blocks of a group pack patch-long rows t * Og + b * P
+/// times (Og channels and P pixels in the block), least at t = sqrt(t b P / Og). On 8 threads
+/// ResNet-50's 512 -> 2048 1x1 layer at 7x7 ran as 4 tiles of 16 pixels, its weights packed
+/// four times and half the threads idle: 1.3 ms, against 0.3 ms for im2col + OpenBLAS.
 template <class T>
 im2col_items plan_im2col(const conv2d_shape& s, std::size_t pixels, std::size_t group_channels, std::size_t outer_items,
                          std::size_t workers) {
   constexpr std::size_t nr = memory::panel_width<T>, mr = blocking<T>::mr;
   const std::size_t wanted = ceil_div(2 * workers, outer_items);
-  const double least_packing = std::sqrt(double(wanted) * double(pixels) / double(group_channels));
-  const std::size_t tiles_wanted = std::clamp<std::size_t>(static_cast<std::size_t>(std::lround(least_packing)), 1, wanted);
-  const std::size_t most = std::max<std::size_t>(1, im2col_workspace_limit / (s.patch() * nr * sizeof(T))) * nr;
+  const std::size_t fits = std::max<std::size_t>(1, conv_workspace_budget / (s.patch() * nr * sizeof(T))) * nr;
   im2col_items cut;
-  cut.tile = std::min(most, memory::round_up(ceil_div(pixels, tiles_wanted), nr));
+  cut.tile = std::min(fits, memory::round_up(ceil_div(pixels, wanted), nr));
+  if (ceil_div(pixels, cut.tile) < wanted) {
+    const double least_packing = std::sqrt(double(wanted) * double(pixels) / double(group_channels));
+    const std::size_t tiles = std::clamp<std::size_t>(static_cast<std::size_t>(std::lround(least_packing)), 1, wanted);
+    const std::size_t most = std::max<std::size_t>(1, im2col_workspace_limit / (s.patch() * nr * sizeof(T))) * nr;
+    cut.tile = std::min(most, memory::round_up(ceil_div(pixels, tiles), nr));
+  }
   cut.tiles = ceil_div(pixels, cut.tile);
   cut.block = std::max(2 * mr, memory::round_up(ceil_div(group_channels, ceil_div(wanted, cut.tiles)), mr));
   cut.blocks = ceil_div(group_channels, cut.block);

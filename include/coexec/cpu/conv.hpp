@@ -179,32 +179,35 @@ struct im2col_items {
   /// @}
 };
 
-/// About two items per worker. Pixel tiles first, each small enough for its columns to stay in
-/// L2 (conv_workspace_budget). Where that leaves fewer tiles than items wanted (deep layers:
-/// 7x7 or 14x14 pixels, hundreds of channels), channels are cut into blocks too, and the tiles
-/// are chosen to pack the least: an item packs its tile's im2col columns and the GEMM packs its
-/// block's weight rows, so t tiles and b blocks of a group pack patch-long rows t * Og + b * P
-/// times (Og channels and P pixels in the block), least at t = sqrt(t b P / Og). On 8 threads
-/// ResNet-50's 512 -> 2048 1x1 layer at 7x7 ran as 4 tiles of 16 pixels, its weights packed
-/// four times and half the threads idle: 1.3 ms, against 0.3 ms for im2col + OpenBLAS.
+/// About two items per worker, cut one of two ways. Pixel tiles small enough for their columns
+/// to stay in L2 (conv_workspace_budget), channels cut into blocks only where the tiles are too
+/// few. Or the cut that packs the least: an item packs its tile's im2col columns and the GEMM
+/// packs its block's weight rows, so t tiles and b blocks of a group pack patch-long rows
+/// t * Og + b * P times (Og channels and P pixels in the block), least at t = sqrt(t b P / Og).
+/// The second is taken where it packs a quarter less or better: deep layers (7x7 or 14x14 pixels,
+/// hundreds of channels), whose L2-sized tiles of 16 pixels each packed all the weights again.
+/// On 8 threads ResNet-50's 512 -> 2048 1x1 layer at 7x7 ran as 4 such tiles, half the threads
+/// idle: 1.3 ms, against 0.3 ms for im2col + OpenBLAS. Elsewhere the L2-sized tiles stay: on
+/// pocl-16 the packing rule made 28x28 layers slower relative to OpenBLAS for no packing saved.
 template <class T>
 im2col_items plan_im2col(const conv2d_shape& s, std::size_t pixels, std::size_t group_channels, std::size_t outer_items,
                          std::size_t workers) {
   constexpr std::size_t nr = memory::panel_width<T>, mr = blocking<T>::mr;
   const std::size_t wanted = ceil_div(2 * workers, outer_items);
+  const auto cut_with_tile = [&](std::size_t tile) {
+    im2col_items cut{tile, ceil_div(pixels, tile), 0, 0};
+    cut.block = std::max(2 * mr, memory::round_up(ceil_div(group_channels, ceil_div(wanted, cut.tiles)), mr));
+    cut.blocks = ceil_div(group_channels, cut.block);
+    return cut;
+  };
+  const auto packed_rows = [&](const im2col_items& cut) { return cut.tiles * group_channels + cut.blocks * pixels; };
   const std::size_t fits = std::max<std::size_t>(1, conv_workspace_budget / (s.patch() * nr * sizeof(T))) * nr;
-  im2col_items cut;
-  cut.tile = std::min(fits, memory::round_up(ceil_div(pixels, wanted), nr));
-  if (ceil_div(pixels, cut.tile) < wanted) {
-    const double least_packing = std::sqrt(double(wanted) * double(pixels) / double(group_channels));
-    const std::size_t tiles = std::clamp<std::size_t>(static_cast<std::size_t>(std::lround(least_packing)), 1, wanted);
-    const std::size_t most = std::max<std::size_t>(1, im2col_workspace_limit / (s.patch() * nr * sizeof(T))) * nr;
-    cut.tile = std::min(most, memory::round_up(ceil_div(pixels, tiles), nr));
-  }
-  cut.tiles = ceil_div(pixels, cut.tile);
-  cut.block = std::max(2 * mr, memory::round_up(ceil_div(group_channels, ceil_div(wanted, cut.tiles)), mr));
-  cut.blocks = ceil_div(group_channels, cut.block);
-  return cut;
+  const im2col_items l2_sized = cut_with_tile(std::min(fits, memory::round_up(ceil_div(pixels, wanted), nr)));
+  const double least_packing = std::sqrt(double(wanted) * double(pixels) / double(group_channels));
+  const std::size_t tiles = std::clamp<std::size_t>(static_cast<std::size_t>(std::lround(least_packing)), 1, wanted);
+  const std::size_t most = std::max<std::size_t>(1, im2col_workspace_limit / (s.patch() * nr * sizeof(T))) * nr;
+  const im2col_items least = cut_with_tile(std::min(most, memory::round_up(ceil_div(pixels, tiles), nr)));
+  return 4 * packed_rows(least) <= 3 * packed_rows(l2_sized) ? least : l2_sized;
 }
 
 /// im2col + packed GEMM over y[:, channels, rows, :] (any group count), in the work items

@@ -19,8 +19,6 @@
 
 namespace {
 
-using coexec::bench::current_platform;
-
 struct attention_shape {
   const char* name;
   std::size_t tokens, heads, head_dim;
@@ -42,14 +40,8 @@ struct fixture {
   void operator()(std::size_t tokens) { op(qkv.data(), tokens, y.data()); }
   void operator()(std::size_t tokens, std::size_t split) { op(qkv.data(), tokens, y.data(), split); }
 
-  static coexec::runtime::context& context() {
-    static auto* ctx = new coexec::runtime::context(current_platform().make_context());
-    return *ctx;
-  }
-  static coexec::cpu::thread_pool& pool() {
-    static auto* p = new coexec::cpu::thread_pool(current_platform().cpu_threads, current_platform().cpu_cores);
-    return *p;
-  }
+  static coexec::runtime::context& context() { return coexec::bench::shared_context(); }
+  static coexec::cpu::thread_pool& pool() { return coexec::bench::shared_pool(); }
 
   coexec::ops::attention<float> op;
   coexec::io_buffer<float> qkv, y;

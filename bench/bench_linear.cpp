@@ -61,14 +61,8 @@ struct fixture {
     std::copy(input.begin(), input.end(), x.data());
   }
 
-  static coexec::runtime::context& context() {
-    static auto* ctx = new coexec::runtime::context(current_platform().make_context());
-    return *ctx;
-  }
-  static coexec::cpu::thread_pool& pool() {
-    static auto* p = new coexec::cpu::thread_pool(current_platform().cpu_threads, current_platform().cpu_cores);
-    return *p;
-  }
+  static coexec::runtime::context& context() { return coexec::bench::shared_context(); }
+  static coexec::cpu::thread_pool& pool() { return coexec::bench::shared_pool(); }
   static std::vector<float> random(std::size_t count, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);

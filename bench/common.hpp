@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "coexec/cpu/thread_pool.hpp"
+#include "coexec/runtime/context.hpp"
 #include "coexec/runtime/platform.hpp"
 
 namespace coexec::bench {
@@ -17,6 +18,18 @@ namespace coexec::bench {
 inline runtime::platform& current_platform() {
   static runtime::platform p;
   return p;
+}
+
+/// The selected platform's context, shared by a suite's benchmarks. Never destroyed: OpenCL
+/// objects released during static destruction crash some drivers.
+inline runtime::context& shared_context() {
+  static auto* ctx = new runtime::context(current_platform().make_context());
+  return *ctx;
+}
+/// The selected platform's CPU side: its threads, pinned to its cores; shared and never destroyed.
+inline cpu::thread_pool& shared_pool() {
+  static auto* pool = new cpu::thread_pool(current_platform().cpu_threads, current_platform().cpu_cores);
+  return *pool;
 }
 
 /// Parses and removes --platform=<name> from argv, then runs `register_all` and the benchmarks.

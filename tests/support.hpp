@@ -17,6 +17,7 @@
 #endif
 
 #include "coexec/runtime/context.hpp"
+#include "coexec/sync/completion.hpp"
 
 namespace coexec::test {
 
@@ -29,6 +30,16 @@ inline runtime::context make_context(runtime::context_options options = {}) {
 inline bool has_svm_flags(const runtime::context& ctx) { return ctx.caps().svm_flags(); }
 inline bool has_coarse_svm(const runtime::context& ctx) { return ctx.caps().svm_coarse; }
 inline bool is_pocl(const runtime::context& ctx) { return ctx.caps().is_pocl(); }
+
+/// The data paths an operator can take: SVM shared with either completion mode, or staged buffers.
+struct data_path {
+  const char* name;
+  sync::completion::mode completion;
+  bool shared;
+};
+inline constexpr data_path data_paths[] = {{"shared, SVM counter", sync::completion::mode::svm_counter, true},
+                                           {"shared, event polling", sync::completion::mode::event_polling, true},
+                                           {"staged", sync::completion::mode::event_polling, false}};
 
 /// Polls `holds` for up to two seconds (threads may be descheduled on a loaded CI machine).
 template <class Holds>

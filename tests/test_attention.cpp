@@ -19,15 +19,8 @@ using namespace coexec;
 
 namespace {
 
-// The data paths of ops::attention: SVM shared with either completion mode, or staged buffers.
-struct data_path {
-  const char* name;
-  sync::completion::mode completion;
-  bool shared;
-};
-constexpr data_path data_paths[] = {{"shared, SVM counter", sync::completion::mode::svm_counter, true},
-                                    {"shared, event polling", sync::completion::mode::event_polling, true},
-                                    {"staged", sync::completion::mode::event_polling, false}};
+using test::data_path;
+using test::data_paths;
 
 template <class T>
 void check_attention(const T* y, const std::vector<double>& want) {

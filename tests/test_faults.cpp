@@ -27,15 +27,8 @@ namespace {
 constexpr auto injected_timeout = 150ms;
 constexpr auto never_hangs = 10s;  // a failing call returns well within this
 
-// The data paths an operator can take: SVM shared with either completion mode, or staged buffers.
-struct data_path {
-  const char* name;
-  sync::completion::mode completion;
-  bool shared;
-};
-constexpr data_path data_paths[] = {{"shared, SVM counter", sync::completion::mode::svm_counter, true},
-                                    {"shared, event polling", sync::completion::mode::event_polling, true},
-                                    {"staged", sync::completion::mode::event_polling, false}};
+using test::data_path;
+using test::data_paths;
 
 // The device faults an operator can recover from, with the error each raises.
 struct device_fault {

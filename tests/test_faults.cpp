@@ -48,16 +48,24 @@ void check_fails_in_time(Call&& call, errc code) {
   CHECK(std::chrono::steady_clock::now() - start < never_hangs);
 }
 
+// What every operator case shares: its options on one data path, with the injected timeout and
+// a failure policy (linear_options, conv2d_options and attention_options share these fields).
+template <class Options>
+struct fault_case {
+  Options options(const data_path& path, device_failure policy) const {
+    return {.completion = path.completion, .timeout = injected_timeout, .on_device_failure = policy, .shared_memory = path.shared};
+  }
+};
+
 // A dense layer with a device part (columns [32, 80)) on one data path.
-struct linear_case {
+struct linear_case : fault_case<linear_options> {
   static constexpr std::size_t m = 5, n = 80, k = 24, split = 32;
   std::mt19937 rng{17};
   std::vector<float> w = test::random_values<float>(n * k, rng), b = test::random_values<float>(n, rng),
                      xs = test::random_values<float>(m * k, rng);
 
-  linear_options options(const data_path& path, device_failure policy) const {
-    return {.completion = path.completion, .timeout = injected_timeout, .on_device_failure = policy, .shared_memory = path.shared};
-  }
+  std::size_t input_size() const { return m * k; }
+  std::size_t output_size() const { return m * n; }
   // Runs once into `y` (filled with a sentinel first) and checks the output against the reference.
   void run_and_check(ops::linear<float>& layer, memory::io_buffer<float>& x, memory::io_buffer<float>& y) const {
     std::copy(xs.begin(), xs.end(), x.data());
@@ -68,7 +76,7 @@ struct linear_case {
 };
 
 // A convolution with a device part (output channels [16, 32)) on one data path.
-struct conv_case {
+struct conv_case : fault_case<conv2d_options> {
   static constexpr conv2d_shape shape{.batch = 2, .channels = 8, .height = 9, .width = 9, .out_channels = 32, .kernel_h = 3,
                                       .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1};
   static constexpr plan::split_plan plan{plan::split_dimension::channels, 16};
@@ -76,9 +84,8 @@ struct conv_case {
   std::vector<float> w = test::random_values<float>(shape.weight_size(), rng), b = test::random_values<float>(shape.out_channels, rng),
                      xs = test::random_values<float>(shape.input_size(), rng);
 
-  conv2d_options options(const data_path& path, device_failure policy) const {
-    return {.completion = path.completion, .timeout = injected_timeout, .on_device_failure = policy, .shared_memory = path.shared};
-  }
+  std::size_t input_size() const { return shape.input_size(); }
+  std::size_t output_size() const { return shape.output_size(); }
   void run_and_check(ops::conv2d<float>& layer, memory::io_buffer<float>& x, memory::io_buffer<float>& y) const {
     std::copy(xs.begin(), xs.end(), x.data());
     std::fill(y.data(), y.data() + y.size(), -777.0f);
@@ -88,14 +95,13 @@ struct conv_case {
 };
 
 // Attention with a device part (heads [1, 3)) on one data path.
-struct attention_case {
+struct attention_case : fault_case<attention_options> {
   static constexpr std::size_t tokens = 9, heads = 3, head_dim = 8, d = heads * head_dim, split = 1;
   std::mt19937 rng{23};
   std::vector<float> qkv = test::random_values<float>(tokens * 3 * d, rng);
 
-  attention_options options(const data_path& path, device_failure policy) const {
-    return {.completion = path.completion, .timeout = injected_timeout, .on_device_failure = policy, .shared_memory = path.shared};
-  }
+  std::size_t input_size() const { return qkv.size(); }
+  std::size_t output_size() const { return tokens * d; }
   void run_and_check(ops::attention<float>& op, memory::io_buffer<float>& x, memory::io_buffer<float>& y) const {
     std::copy(qkv.begin(), qkv.end(), x.data());
     std::fill(y.data(), y.data() + y.size(), -777.0f);
@@ -142,76 +148,62 @@ class held_queue {
   bool released_ = false;
 };
 
+// Runs case `c` on every data path under every device fault, each on a fresh context (a fresh
+// program cache: the build fault must reach the build). The operator `make(ctx, options)` builds
+// ends in the fault's error in time under device_failure::raise; under run_on_cpu its output is
+// correct, and `recovered(op, fault)` checks how it recovered.
+template <class Case, class Make, class Recovered>
+void check_each_device_fault(const Case& c, Make&& make, Recovered&& recovered) {
+  for (const data_path& path : data_paths)
+    for (const device_fault& f : device_faults) {
+      INFO(path.name << ", fault " << f.name);
+      auto ctx = test::make_context();
+      const bool shared = path.shared && ctx.caps().svm_fine;
+      memory::io_buffer<float> x(ctx, c.input_size(), shared), y(ctx, c.output_size(), shared);
+      scoped_fault armed(f.point);
+      check_fails_in_time(
+          [&] {
+            auto op = make(ctx, c.options(path, device_failure::raise));
+            c.run_and_check(op, x, y);
+          },
+          f.raised);
+      auto op = make(ctx, c.options(path, device_failure::run_on_cpu));
+      c.run_and_check(op, x, y);
+      recovered(op, f);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("linear: each device fault raises its error, or with run_on_cpu is recomputed on the CPU") {
   cpu::thread_pool pool(2);
   const linear_case c;
-  for (const data_path& path : data_paths)
-    for (const device_fault& f : device_faults) {
-      INFO(path.name << ", fault " << f.name);
-      auto ctx = test::make_context();  // a fresh program cache: the build fault must reach the build
-      memory::io_buffer<float> x(ctx, c.m * c.k, path.shared && ctx.caps().svm_fine), y(ctx, c.m * c.n, path.shared && ctx.caps().svm_fine);
-      scoped_fault armed(f.point);
-      check_fails_in_time(
-          [&] {
-            ops::linear<float> layer(ctx, pool, c.n, c.k, c.w, c.b, c.options(path, device_failure::raise));
-            c.run_and_check(layer, x, y);
-          },
-          f.raised);
-      ops::linear<float> layer(ctx, pool, c.n, c.k, c.w, c.b, c.options(path, device_failure::run_on_cpu));
-      c.run_and_check(layer, x, y);
-      CHECK(layer.last_run().device_recomputed);
-    }
+  check_each_device_fault(
+      c, [&](const runtime::context& ctx, linear_options options) { return ops::linear<float>(ctx, pool, c.n, c.k, c.w, c.b, options); },
+      [](const ops::linear<float>& layer, const device_fault&) { CHECK(layer.last_run().device_recomputed); });
 }
 
 TEST_CASE("conv2d: each device fault raises its error, or with run_on_cpu is recomputed on the CPU") {
   cpu::thread_pool pool(2);
   const conv_case c;
-  for (const data_path& path : data_paths)
-    for (const device_fault& f : device_faults) {
-      INFO(path.name << ", fault " << f.name);
-      auto ctx = test::make_context();
-      const bool shared = path.shared && ctx.caps().svm_fine;
-      memory::io_buffer<float> x(ctx, c.shape.input_size(), shared), y(ctx, c.shape.output_size(), shared);
-      scoped_fault armed(f.point);
-      check_fails_in_time(
-          [&] {
-            ops::conv2d<float> layer(ctx, pool, c.shape, c.w, c.b, c.options(path, device_failure::raise));
-            c.run_and_check(layer, x, y);
-          },
-          f.raised);
-      ops::conv2d<float> layer(ctx, pool, c.shape, c.w, c.b, c.options(path, device_failure::run_on_cpu));
-      c.run_and_check(layer, x, y);
-      if (f.point == fault::program_build) {
-        CHECK_FALSE(layer.device_available());  // no kernel: the CPU computed everything
-        CHECK(layer.last_run().split == c.shape.out_channels);
-      } else {
-        CHECK(layer.last_run().device_recomputed);
-      }
-    }
+  check_each_device_fault(
+      c, [&](const runtime::context& ctx, conv2d_options options) { return ops::conv2d<float>(ctx, pool, c.shape, c.w, c.b, options); },
+      [&](const ops::conv2d<float>& layer, const device_fault& f) {
+        if (f.point == fault::program_build) {
+          CHECK_FALSE(layer.device_available());  // no kernel: the CPU computed everything
+          CHECK(layer.last_run().split == c.shape.out_channels);
+        } else {
+          CHECK(layer.last_run().device_recomputed);
+        }
+      });
 }
 
 TEST_CASE("attention: each device fault raises its error, or with run_on_cpu is recomputed on the CPU") {
   cpu::thread_pool pool(2);
   const attention_case c;
-  for (const data_path& path : data_paths)
-    for (const device_fault& f : device_faults) {
-      INFO(path.name << ", fault " << f.name);
-      auto ctx = test::make_context();
-      const bool shared = path.shared && ctx.caps().svm_fine;
-      memory::io_buffer<float> x(ctx, c.qkv.size(), shared), y(ctx, c.tokens * c.d, shared);
-      scoped_fault armed(f.point);
-      check_fails_in_time(
-          [&] {
-            ops::attention<float> op(ctx, pool, c.heads, c.head_dim, c.options(path, device_failure::raise));
-            c.run_and_check(op, x, y);
-          },
-          f.raised);
-      ops::attention<float> op(ctx, pool, c.heads, c.head_dim, c.options(path, device_failure::run_on_cpu));
-      c.run_and_check(op, x, y);
-      CHECK(op.last_run().device_recomputed);
-    }
+  check_each_device_fault(
+      c, [&](const runtime::context& ctx, attention_options options) { return ops::attention<float>(ctx, pool, c.heads, c.head_dim, options); },
+      [](const ops::attention<float>& op, const device_fault&) { CHECK(op.last_run().device_recomputed); });
 }
 
 TEST_CASE("a faulted run leaves the operator usable: the next run co-executes again") {

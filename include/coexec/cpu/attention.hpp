@@ -43,7 +43,7 @@ struct attention_workspace {
     constexpr std::size_t nr = memory::panel_width<T>;
     const std::size_t s = shape.tokens, dh = shape.head_dim, d = shape.width();
     keys.resize(memory::packed_size<T>(s, dh));
-    memory::pack_panels(qkv + d + h * dh, 3 * d, s, dh, keys.data(), 0, keys.size() / (dh * nr));
+    memory::pack_panels(qkv + d + h * dh, 3 * d, s, dh, keys.data(), 0, ceil_div(s, nr));
     // Panel p of V^T holds features [p NR, p NR + NR) of every token, token-major: rows of V as they lie.
     values.resize(memory::packed_size<T>(dh, s));
     for (std::size_t p = 0; p * nr < dh; ++p)

@@ -115,8 +115,8 @@ class attention {
     const T* qkv;
     std::size_t tokens;
     T* y;
-    std::size_t columns() const { return op.heads_; }
-    std::size_t split_granule() const { return 1; }
+    std::size_t columns() const { return op.columns(); }
+    std::size_t split_granule() const { return op.split_granule(); }
     void run(std::size_t split) { op.run(qkv, tokens, y, split); }
     const run_record& last_record() const { return op.last_run(); }
   };

@@ -226,27 +226,38 @@ TEST_CASE("a run whose device part was recomputed on the CPU is not shown to the
   cpu::thread_pool pool(2);
   const linear_case c;
   const conv_case cc;
+  const attention_case ac;
   ops::linear<float, cpu::packed_gemm, counting_planner<std::size_t>> layer(ctx, pool, c.n, c.k, c.w, c.b,
                                                                             c.options(data_paths[0], device_failure::run_on_cpu));
   ops::conv2d<float, cpu::packed_conv, counting_planner<plan::split_plan>> conv(ctx, pool, cc.shape, cc.w, cc.b,
                                                                                 cc.options(data_paths[0], device_failure::run_on_cpu));
+  ops::attention<float, counting_planner<std::size_t>> attention(ctx, pool, ac.heads, ac.head_dim,
+                                                                 ac.options(data_paths[0], device_failure::run_on_cpu));
   layer.planner().plan = c.split;
   conv.planner().plan = cc.plan;
+  attention.planner().plan = ac.split;
   memory::io_buffer<float> x(ctx, c.m * c.k, layer.shared_memory()), y(ctx, c.m * c.n, layer.shared_memory());
   memory::io_buffer<float> cx(ctx, cc.shape.input_size(), conv.shared_memory()), cy(ctx, cc.shape.output_size(), conv.shared_memory());
-  {
-    scoped_fault armed(fault::enqueue);
+  memory::io_buffer<float> ax(ctx, ac.input_size(), attention.shared_memory()), ay(ctx, ac.output_size(), attention.shared_memory());
+  const auto run_all = [&] {
     layer(x.data(), c.m, y.data());
     conv(cx.data(), cy.data());
+    attention(ax.data(), ac.tokens, ay.data());
+  };
+  {
+    scoped_fault armed(fault::enqueue);
+    run_all();
     REQUIRE(layer.last_run().device_recomputed);
     REQUIRE(conv.last_run().device_recomputed);
+    REQUIRE(attention.last_run().device_recomputed);
   }
   CHECK(layer.planner().observed == 0);
   CHECK(conv.planner().observed == 0);
-  layer(x.data(), c.m, y.data());
-  conv(cx.data(), cy.data());
+  CHECK(attention.planner().observed == 0);
+  run_all();
   CHECK(layer.planner().observed == 1);
   CHECK(conv.planner().observed == 1);
+  CHECK(attention.planner().observed == 1);
 }
 
 TEST_CASE("svm_alloc: allocations fail with out_of_memory, whatever the policy") {

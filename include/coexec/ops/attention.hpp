@@ -7,7 +7,8 @@
 //
 //   Planner   plan::grid_search<cpu::attention_shape> (the oracle: times every split once per
 //             shape; a head count has at most a few dozen) or any type with
-//             size_t choose(const cpu::attention_shape&, Op&)
+//             size_t choose(const cpu::attention_shape&, Op&); one with observe() also sees
+//             every planned run (ops::show_planner)
 //
 // Memory as in ops::linear: on fine-grained SVM devices qkv and y are SVM allocations of the
 // operator's context, read and written in place; elsewhere (discrete GPUs) the device's heads'
@@ -75,6 +76,7 @@ class attention {
     validate_io(qkv, tokens, y);
     bound_call call{*this, qkv, tokens, y};
     run(qkv, tokens, y, planner_.choose(shape(tokens), call));
+    show_planner(planner_, shape(tokens), last_run_);
   }
 
   /// Runs with an explicit split: the CPU computes heads [0, split), the device [split, H).

@@ -38,6 +38,15 @@ struct run_record {
   double dispatch_seconds = 0;
 };
 
+/// Shows `run` of `shape` to a planner that learns from measurements (one with observe(), such as
+/// plan::predicted's online correction). A run whose device part the CPU recomputed is not shown:
+/// its device time is the CPU's and would teach the planner a wrong one.
+template <class Planner, class Shape>
+void show_planner(Planner& planner, const Shape& shape, const run_record& run) {
+  if constexpr (requires { planner.observe(shape, run); })
+    if (!run.device_recomputed) planner.observe(shape, run);
+}
+
 /// Keeps `pool`'s workers spinning while the host waits for a device part on `ctx`
 /// (thread_pool::keep_awake), so the CPU work after it starts them within a microsecond instead of
 /// the 12-20 µs of a wake from sleep. Holds nothing where the device is a CPU device: its threads

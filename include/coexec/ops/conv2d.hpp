@@ -12,7 +12,8 @@
 //              device's trained models or its roofline, then corrects them online),
 //              plan::hybrid_search<conv2d_shape> (the oracle over both dimensions), or any type
 //              with split_plan choose(const conv2d_shape&, Op&), or — channels only — any with
-//              size_t choose(const conv2d_shape&, Op&) such as plan::grid_search<conv2d_shape>
+//              size_t choose(const conv2d_shape&, Op&) such as plan::grid_search<conv2d_shape>;
+//              one with observe() also sees every planned run (ops::show_planner)
 //
 // Memory: as ops::linear. On fine-grained SVM devices x, y, weights and bias are shared and the
 // device works in place. Elsewhere x is copied in whole, the device's part of y is computed
@@ -137,9 +138,7 @@ class conv2d {
       run(x, y, planner_.choose(shape_, call));
     else
       run(x, y, {dimension::channels, planner_.choose(shape_, call)});
-    // A recomputed device part's time is the CPU's: it would teach the planner a wrong device time.
-    if constexpr (requires { planner_.observe(shape_, last_run_); })
-      if (!last_run_.device_recomputed) planner_.observe(shape_, last_run_);
+    show_planner(planner_, shape_, last_run_);
   }
 
   /// Runs with an explicit plan: the CPU computes [0, split) along plan.dimension, the device

@@ -6,7 +6,8 @@
 //   CpuKernel  cpu::packed_gemm (default, coexec's own) or cpu::cblas_gemm (any CBLAS), or yours:
 //              void operator()(cpu::thread_pool&, const cpu::gemm_args<T>&, size_t n_begin, size_t n_end)
 //   Planner    plan::grid_search<gemm_shape> (the oracle) or any type with
-//              size_t choose(const gemm_shape&, Op&) returning the split for a shape
+//              size_t choose(const gemm_shape&, Op&) returning the split for a shape; one with
+//              observe() also sees every planned run (ops::show_planner)
 //
 // Memory: on fine-grained SVM devices x and y must be SVM allocations of the operator's context
 // (svm_vector / svm_allocator); the device reads and writes them in place. Elsewhere (discrete
@@ -108,9 +109,7 @@ class linear {
     validate_io(x, m, y);
     bound_call call{*this, x, m, y};
     run(x, m, y, planner_.choose(shape(m), call));
-    // Planners that learn from measurements (online correction) see every co-executed run.
-    if constexpr (requires { planner_.observe(shape(m), last_run_); })
-      if (!last_run_.device_recomputed) planner_.observe(shape(m), last_run_);
+    show_planner(planner_, shape(m), last_run_);
   }
 
   /// Runs with an explicit split: the CPU computes [0, split), the device [split, N).

@@ -47,7 +47,7 @@ struct analytic_op {
   analytic_model truth;
   std::size_t granule = 16;
   double overhead_us = 0;  // what a co-executed run takes beyond its slower side
-  bool shared = true;       // the sides share the weights, so the planner may explore
+  bool moves_weights = false;  // moving the split moves weights between the sides: the planner explores rarely
   // Added to the first run of a co-executed split after a run of another: a slow enqueue before
   // the CPU part (a cold kernel launch), after which the device finishes first.
   double cold_us = 0;
@@ -57,7 +57,7 @@ struct analytic_op {
   ops::run_record last{};
   const ops::run_record& last_record() const { return last; }
 
-  bool shared_memory() const { return shared; }
+  bool split_moves_weights() const { return moves_weights; }
   std::size_t columns() const { return shape.n; }
   std::size_t split_granule() const { return granule; }
   std::size_t tile = 0;  // the device's work-group tile where it has one: a part tile costs a whole one
@@ -124,8 +124,8 @@ std::filesystem::path shipped_model_file() {
 // the lent machine reaches 3x), so the plan settles on the CPU.
 constexpr analytic_model device_fast_alone{{12000, 1e5}, {8000, 3e5}};
 
-analytic_op anchored_in_slow_period(analytic_planner& planner, bool shared = true) {
-  analytic_op op{bert_ffn, device_fast_alone, 16, 0, shared};
+analytic_op anchored_in_slow_period(analytic_planner& planner, bool moves_weights = false) {
+  analytic_op op{bert_ffn, device_fast_alone, 16, 0, moves_weights};
   op.truth.gpu = {3 * op.truth.gpu.fixed_us, op.truth.gpu.flops_per_us / 3};
   REQUIRE(planner.choose(bert_ffn, op) == bert_ffn.n);
   op.truth = device_fast_alone;
@@ -154,13 +154,13 @@ std::vector<std::pair<std::size_t, std::size_t>> explorations_in(const std::vect
   return found;
 }
 
-// Plans the device alone and keeps what the operator said of its sides sharing the weights.
+// Plans the device alone and keeps what the operator said of moving the split moving weights.
 template <class Choice>
-struct sharing_probe {
-  std::optional<bool> shared{};
+struct weights_probe {
+  std::optional<bool> moves_weights{};
   template <class Key, class Op>
   Choice choose(const Key&, Op& op) {
-    if constexpr (requires { op.shared_memory(); }) shared = op.shared_memory();
+    if constexpr (requires { op.split_moves_weights(); }) moves_weights = op.split_moves_weights();
     return Choice{};
   }
 };
@@ -534,18 +534,18 @@ TEST_CASE("exploration times the side a plan does not use and moves a plan ancho
   CHECK(splits.back() == 0);
 }
 
-TEST_CASE("where the sides do not share the weights, exploration is explore_every_unshared runs apart") {
+TEST_CASE("where moving the split moves weights, exploration is explore_every_unshared runs apart") {
   // Moving the split there moves weight panels between host and device, at a cost the runs' times
   // do not show: far rarer, but a plan anchored in a slow period still recovers.
   constexpr std::size_t unshared_every = 256;
   analytic_planner planner(device_fast_alone, {.explore_every_unshared = unshared_every});
-  analytic_op op = anchored_in_slow_period(planner, false);
+  analytic_op op = anchored_in_slow_period(planner, true);
   const std::vector<std::size_t> splits = op.run_planned(planner, int(3 * unshared_every * explore_runs));
   CHECK(all_cpu({splits.begin(), splits.begin() + unshared_every * explore_runs}));
   CAPTURE(splits.back());
   CHECK(splits.back() == 0);
   analytic_planner never(device_fast_alone, {.explore_every_unshared = 0});
-  analytic_op unexplored = anchored_in_slow_period(never, false);
+  analytic_op unexplored = anchored_in_slow_period(never, true);
   CHECK(all_cpu(unexplored.run_planned(never, int(2 * unshared_every * explore_runs))));
 }
 
@@ -648,7 +648,7 @@ TEST_CASE("planned() holds the plan while a run explores a single side (pipeline
   CHECK(explorations > 0);
 }
 
-TEST_CASE("linear and conv2d tell their planner whether the sides share the weights, so that it may explore") {
+TEST_CASE("linear and conv2d tell their planner whether moving the split moves weights, so that it may explore") {
   auto ctx = test::make_context();
   cpu::thread_pool pool(2);
   std::mt19937 rng(7);
@@ -657,17 +657,17 @@ TEST_CASE("linear and conv2d tell their planner whether the sides share the weig
   const auto w = test::random_values<float>(n * k, rng), conv_w = test::random_values<float>(conv_shape.weight_size(), rng);
   for (const bool share : {true, false}) {
     CAPTURE(share);
-    ops::linear<float, cpu::packed_gemm, sharing_probe<std::size_t>> layer(ctx, pool, n, k, w, {}, {.shared_memory = share});
+    ops::linear<float, cpu::packed_gemm, weights_probe<std::size_t>> layer(ctx, pool, n, k, w, {}, {.shared_memory = share});
     memory::io_buffer<float> x(ctx, m * k, layer.shared_memory()), y(ctx, m * n, layer.shared_memory());
     std::fill(x.data(), x.data() + m * k, 1.0f);
     layer(x.data(), m, y.data());
-    CHECK(layer.planner().shared == layer.shared_memory());
+    CHECK(layer.planner().moves_weights == !layer.shared_memory());  // each side holds a slice of panels
 
-    ops::conv2d<float, cpu::packed_conv, sharing_probe<plan::split_plan>> conv(ctx, pool, conv_shape, conv_w, {}, {.shared_memory = share});
+    ops::conv2d<float, cpu::packed_conv, weights_probe<plan::split_plan>> conv(ctx, pool, conv_shape, conv_w, {}, {.shared_memory = share});
     memory::io_buffer<float> cx(ctx, conv_shape.input_size(), conv.shared_memory()), cy(ctx, conv_shape.output_size(), conv.shared_memory());
     std::fill(cx.data(), cx.data() + conv_shape.input_size(), 1.0f);
     conv(cx.data(), cy.data());
-    CHECK(conv.planner().shared == conv.shared_memory());
+    CHECK(conv.planner().moves_weights == false);  // the host keeps them all
   }
 }
 

@@ -48,11 +48,10 @@ struct analytic_conv_op {
   conv2d_shape shape;
   conv_model truth;
   double overhead_us = 0;  // what a co-executed run takes beyond its slower side
-  bool shared = true;       // the sides share the weights, so the planner may explore
   ops::conv2d_record last{};
   const ops::conv2d_record& last_record() const { return last; }
 
-  bool shared_memory() const { return shared; }
+  bool split_moves_weights() const { return false; }  // as conv2d's: the planner may explore
 
   std::size_t extent(split_dimension d) const { return d == split_dimension::channels ? shape.out_channels : shape.out_height(); }
   std::size_t split_granule(split_dimension d) const { return d == split_dimension::channels ? 16 : 1; }

@@ -195,8 +195,9 @@ class conv2d {
     std::size_t cpu_threads() const { return op.pool_->size(); }
     gpu::conv_config device_config() const { return op.device_config(); }
     const runtime::context& context() const { return op.context_; }
-    // Whether other splits cost nothing to try (no weight panels move): planners that explore ask.
-    bool shared_memory() const { return op.shared_memory(); }
+    // Whether moving the split moves weights between the sides; planners that explore other splits
+    // ask. Never: the host keeps them all, and the device's copy only grows (cover_weights).
+    bool split_moves_weights() const { return false; }
     // The one-dimensional planner interface: a channel split.
     std::size_t columns() const { return extent(dimension::channels); }
     std::size_t split_granule() const { return split_granule(dimension::channels); }

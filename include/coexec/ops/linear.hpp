@@ -178,8 +178,9 @@ class linear {
     std::size_t cpu_threads() const { return op.pool_->size(); }
     gpu::gemm_config device_config() const { return op.device_config(m); }
     const runtime::context& context() const { return op.context_; }
-    // Whether other splits cost nothing to try (no weight panels move): planners that explore ask.
-    bool shared_memory() const { return op.shared_memory(); }
+    // Whether moving the split moves weight panels between the sides (each holds its own slice:
+    // ops::split_weights); planners that explore other splits ask.
+    bool split_moves_weights() const { return !op.shared_memory(); }
   };
 
   static int validate(std::size_t n, std::size_t k, std::span<const T> weights, std::span<const T> bias, const linear_options& options) {

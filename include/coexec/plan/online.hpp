@@ -60,11 +60,11 @@ struct correction_options {
   /// alternative's predicted time over its own, times the runs the last exploration took, and at
   /// least explore_every times that: exploring then costs at most 1/explore_every of the time,
   /// however slow the alternative (a 100x slower side is timed once in 6400 runs per run it
-  /// takes). For operators whose sides share the weights (shared_memory()); see
-  /// explore_every_unshared for the others.
+  /// takes). For operators whose split moves no weights (split_moves_weights() false: shared
+  /// weights, or conv2d's, which the host keeps whole); see explore_every_unshared for the others.
   std::size_t explore_every = 64;
-  /// explore_every for operators whose sides do not share the weights (a discrete GPU: each side
-  /// holds its slice of weight panels, and moving the split moves panels between host and device:
+  /// explore_every for operators whose split moves weights (split_moves_weights(): on a discrete
+  /// GPU ops::linear's sides each hold a slice of weight panels, and moving the split moves panels:
   /// in the H100's grid search of BERT's 768 -> 3072 layer at M = 1, some splits took 2-3 ms
   /// against 50-90 µs). 64x rarer, so that the moves cost a small part of the runs between
   /// explorations; but not never: there a layer at M = 1 whose CPU alone takes 15-25 µs left

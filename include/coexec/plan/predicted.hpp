@@ -317,7 +317,8 @@ class predicted {
   explicit predicted(Model model, correction_options options = {}) : model_(std::move(model)), options_(options) {}
 
   /// The split to run `key` with: its plan, or once in a while an alternative to it
-  /// (correction_options::explore_every where op.shared_memory() is true, else explore_every_unshared). `op` offers
+  /// (correction_options::explore_every where op.split_moves_weights() is false, else
+  /// explore_every_unshared). `op` offers
   /// what features::setup asks and, for one-dimensional operators, columns() and
   /// split_granule() (and optionally tile_granule(), a multiple of it that candidates then step
   /// by), else extent(split_dimension) and split_granule(split_dimension). With
@@ -688,8 +689,8 @@ class predicted {
   split_plan next_run(const Key& key, plan& p, const Op& op) {
     if (p.exploring) return p.exploring->at;
     std::size_t explore_every = options_.explore_every_unshared;  // for operators that do not say
-    if constexpr (requires { op.shared_memory(); })
-      if (op.shared_memory()) explore_every = options_.explore_every;
+    if constexpr (requires { op.split_moves_weights(); })
+      if (!op.split_moves_weights()) explore_every = options_.explore_every;
     if (const std::optional<split_plan> explored = due_exploration(key, p, explore_every)) return *explored;
     ++p.unexplored_runs;
     return p.chosen;

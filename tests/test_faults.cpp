@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -111,18 +112,21 @@ struct attention_case : fault_case<attention_options> {
   }
 };
 
-// Plans a fixed split (`Choice`: a split, or a split_plan for conv2d) and counts the runs it observes.
+// Plans a fixed split (`Choice`: a split, or a split_plan for conv2d) and counts the runs it
+// observes, keeping the last one's dimension where its record has one (conv2d's).
 template <class Choice>
 struct counting_planner {
   Choice plan{};
   int observed = 0;
+  std::optional<plan::split_dimension> observed_dimension{};
   template <class Key, class Op>
   Choice choose(const Key&, Op&) {
     return plan;
   }
   template <class Key, class Record>
-  void observe(const Key&, const Record&) {
+  void observe(const Key&, const Record& run) {
     ++observed;
+    if constexpr (requires { run.dimension; }) observed_dimension = run.dimension;
   }
 };
 
@@ -234,7 +238,7 @@ TEST_CASE("a run whose device part was recomputed on the CPU is not shown to the
   ops::attention<float, counting_planner<std::size_t>> attention(ctx, pool, ac.heads, ac.head_dim,
                                                                  ac.options(data_paths[0], device_failure::run_on_cpu));
   layer.planner().plan = c.split;
-  conv.planner().plan = cc.plan;
+  conv.planner().plan = {plan::split_dimension::rows, 4};  // the record must tell the planner the dimension
   attention.planner().plan = ac.split;
   memory::io_buffer<float> x(ctx, c.m * c.k, layer.shared_memory()), y(ctx, c.m * c.n, layer.shared_memory());
   memory::io_buffer<float> cx(ctx, cc.shape.input_size(), conv.shared_memory()), cy(ctx, cc.shape.output_size(), conv.shared_memory());
@@ -257,6 +261,7 @@ TEST_CASE("a run whose device part was recomputed on the CPU is not shown to the
   run_all();
   CHECK(layer.planner().observed == 1);
   CHECK(conv.planner().observed == 1);
+  CHECK(conv.planner().observed_dimension == plan::split_dimension::rows);
   CHECK(attention.planner().observed == 1);
 }
 

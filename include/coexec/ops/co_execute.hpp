@@ -40,9 +40,10 @@ struct run_record {
 
 /// Shows `run` of `shape` to a planner that learns from measurements (one with observe(), such as
 /// plan::predicted's online correction). A run whose device part the CPU recomputed is not shown:
-/// its device time is the CPU's and would teach the planner a wrong one.
-template <class Planner, class Shape>
-void show_planner(Planner& planner, const Shape& shape, const run_record& run) {
+/// its device time is the CPU's and would teach the planner a wrong one. `run` keeps its own type
+/// (conv2d_record adds the dimension the run cut along).
+template <class Planner, class Shape, class Record>
+void show_planner(Planner& planner, const Shape& shape, const Record& run) {
   if constexpr (requires { planner.observe(shape, run); })
     if (!run.device_recomputed) planner.observe(shape, run);
 }

@@ -549,6 +549,22 @@ TEST_CASE("where moving the split moves weights, exploration is explore_every_un
   CHECK(all_cpu(unexplored.run_planned(never, int(2 * unshared_every * explore_runs))));
 }
 
+TEST_CASE("a run of another split than the exploration's ends it, so that choose() does not return it for good") {
+  // The device is gone (its kernel failed to build, run_on_cpu): the operator runs every call on
+  // the CPU alone, whatever the planner chose. An exploration never sees its own split run.
+  analytic_planner planner(device_fast_alone);
+  analytic_op op = anchored_in_slow_period(planner);
+  constexpr int runs = 4000;
+  int elsewhere = 0;
+  for (int i = 0; i < runs; ++i) {
+    if (planner.choose(bert_ffn, op) != bert_ffn.n) ++elsewhere;
+    op.run(bert_ffn.n);
+    planner.observe(bert_ffn, op.last);
+  }
+  CHECK(elsewhere > 0);            // it did explore
+  CHECK(elsewhere < runs / 100);  // one call per exploration, each explore_every runs or more apart
+}
+
 TEST_CASE("explore_every = 0 turns exploration off") {
   analytic_planner planner(device_fast_alone, {.explore_every = 0});
   analytic_op op = anchored_in_slow_period(planner);

@@ -359,6 +359,10 @@ class predicted {
     plan& p = found->second;
     split_plan at{features::dimensions[0], run.split};
     if constexpr (requires { run.dimension; }) at.dimension = run.dimension;
+    // A run of another split ends an exploration: the operator ran what it could (one whose
+    // device kernel is gone gives the CPU everything), and waiting for the exploration's own
+    // runs would keep choose() returning it for good.
+    if (p.exploring && !(p.exploring->at == at)) p.exploring.reset();
     // A co-executed split placed or explored teaches nothing until it is warm
     // (correction_options::settle_runs, explore_runs).
     if (co_executed(p, at)) {

@@ -19,6 +19,7 @@ tar -C "$root" --exclude=./.git --exclude=./.device --exclude='./build*' -cf - .
 cp -r "$overlay/." "$work/src-old/"
 build() {
   cmake -S "$1" -B "$work/build-$2" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$work/configure-$2.log" 2>&1 &&
+    # shellcheck disable=SC2086  # one target per word
     ninja -C "$work/build-$2" ${TARGETS:-bench_conv bench_linear demo} > "$work/build-$2.log" 2>&1
 }
 build "$root" new & new=$!

@@ -17,9 +17,9 @@ work=${AB_DIR:-/tmp/coexec-ab}
 rm -rf "$work/src-old" && mkdir -p "$work/src-old"
 tar -C "$root" --exclude=./.git --exclude=./.device --exclude='./build*' -cf - . | tar -C "$work/src-old" -xf -
 cp -r "$overlay/." "$work/src-old/"
+# shellcheck disable=SC2086  # TARGETS: one target per word
 build() {
   cmake -S "$1" -B "$work/build-$2" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$work/configure-$2.log" 2>&1 &&
-    # shellcheck disable=SC2086  # one target per word
     ninja -C "$work/build-$2" ${TARGETS:-bench_conv bench_linear demo} > "$work/build-$2.log" 2>&1
 }
 build "$root" new & new=$!

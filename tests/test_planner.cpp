@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <random>
@@ -631,6 +632,36 @@ TEST_CASE("a co-executed plan explores each single side in turn and keeps its sp
   for (std::size_t e = 0; e < explored.size(); ++e)
     for (std::size_t i = explored[e].first; i <= explored[e].second; ++i)
       CHECK(splits[i] == (e % 2 == 0 ? bert_ffn.n : 0));  // the CPU first
+}
+
+TEST_CASE("a co-executed plan that keeps moving still explores the single sides") {
+  // The CPU alone is best (20.1 ms, 25.1 at its slowest below): co-executing costs 15 ms beyond
+  // its slower side. But the CPU ran 3x slower while the planner anchored it, so the plan
+  // co-executes, and the CPU's speed drifting by up to 25% moves its split every few runs. A plan
+  // that counted towards exploring only while it stood still never timed the CPU alone again:
+  // on pocl-16 one wandered among co-executed splits at 35-45 µs for 16,000 runs against the
+  // CPU's 11.
+  analytic_op op{bert_ffn, cpu_faster, 16, 15000};
+  op.truth.cpu = {3 * op.truth.cpu.fixed_us, op.truth.cpu.flops_per_us / 3};
+  analytic_planner planner(cpu_faster);
+  const std::size_t first = planner.choose(bert_ffn, op);
+  REQUIRE(first > 0);
+  REQUIRE(first < bert_ffn.n);
+  std::vector<std::size_t> splits;
+  for (int run_index = 0; run_index < int(8 * exploration_period); ++run_index) {
+    const double slowdown = 1 + 0.125 * (1 + std::sin(run_index * 0.2));
+    op.truth.cpu = {cpu_faster.cpu.fixed_us, cpu_faster.cpu.flops_per_us / slowdown};
+    splits.push_back(planner.choose(bert_ffn, op));
+    op.run(splits.back());
+    planner.observe(bert_ffn, op.last);
+  }
+  std::vector<std::size_t> co_executed;
+  std::copy_if(splits.begin(), splits.end(), std::back_inserter(co_executed), [](std::size_t s) { return s > 0 && s < bert_ffn.n; });
+  std::sort(co_executed.begin(), co_executed.end());
+  CHECK(std::unique(co_executed.begin(), co_executed.end()) - co_executed.begin() > 8);  // it did move
+  CAPTURE(planner.planned(bert_ffn).value());
+  CHECK(planner.planned(bert_ffn) == bert_ffn.n);
+  CHECK(std::count(splits.end() - std::ptrdiff_t(exploration_period), splits.end(), bert_ffn.n) >= std::ptrdiff_t(explore_every));
 }
 
 TEST_CASE("a plan on one side explores the best co-executed split too, and returns to it") {

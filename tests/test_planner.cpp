@@ -664,6 +664,25 @@ TEST_CASE("a co-executed plan that keeps moving still explores the single sides"
   CHECK(std::count(splits.end() - std::ptrdiff_t(exploration_period), splits.end(), bert_ffn.n) >= std::ptrdiff_t(explore_every));
 }
 
+TEST_CASE("the first exploration of the CPU alone waits as long as its anchor_seconds of runs ask") {
+  // Exploring times the CPU alone for anchor_seconds (0.3 s here: 10 runs of 30 ms), not
+  // explore_runs: waiting only for the latter, the first exploration cost 3x its bound.
+  const plan::correction_options options{.anchor_seconds = 0.3};
+  analytic_op op{bert_ffn, device_faster};
+  analytic_planner planner(device_faster, options);
+  const std::size_t best = op.best_split();
+  REQUIRE(planner.choose(bert_ffn, op) == best);
+  const std::vector<std::size_t> splits = op.run_planned(planner, 3000);
+  const auto explored = explorations_in(splits, best);
+  REQUIRE_FALSE(explored.empty());
+  const auto [first, last] = explored.front();
+  REQUIRE(splits[first] == bert_ffn.n);
+  const double cpu_alone = op.seconds(side::cpu, bert_ffn.n);
+  CHECK(double(last - first + 1) * cpu_alone >= options.anchor_seconds);
+  const double planned = double(first) * std::max(op.cpu_path_seconds(best), op.seconds(side::gpu, best));
+  CHECK(double(last - first + 1) * cpu_alone <= planned / double(explore_every));
+}
+
 TEST_CASE("a plan on one side explores the best co-executed split too, and returns to it") {
   // Co-executing is best (12.1 ms against the device's 20.2), but while co-executed runs were
   // slow (10 ms beyond their slower side) the learned overhead moved the plan onto the device.

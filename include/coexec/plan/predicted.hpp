@@ -721,8 +721,15 @@ class predicted {
       const split_plan other_side = p.chosen == cpu_alone ? device_alone : cpu_alone;
       alternative = first_turn || !p.best_co_executed ? other_side : *p.best_co_executed;
     }
-    const double relative_cost = std::max(1.0, total_us(key, p, alternative) / total_us(key, p, p.chosen));
-    const int min_runs = std::max(1, options_.explore_runs), runs = std::max(min_runs, p.last_exploration_runs);
+    const double alternative_us = total_us(key, p, alternative);
+    const double relative_cost = std::max(1.0, alternative_us / total_us(key, p, p.chosen));
+    // Its runs: as many as the last one took, and at least what warm_up_for asks (the CPU alone
+    // runs anchor_seconds: hundreds of runs of a 20 µs layer, which the first exploration took
+    // too).
+    const int min_runs = std::max(1, options_.explore_runs);
+    double runs = std::max(min_runs, p.last_exploration_runs);
+    if (alternative.split == p.extent(d) && alternative_us > 0)
+      runs = std::max(runs, std::min<double>(options_.anchor_max_runs, std::ceil(options_.anchor_seconds * 1e6 / alternative_us)));
     if (static_cast<double>(p.unexplored_runs) < static_cast<double>(explore_every) * relative_cost * runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;

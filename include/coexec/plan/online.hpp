@@ -56,9 +56,10 @@ struct correction_options {
   /// split. A plan settled on one side would never time the other again, nor co-execute again,
   /// so a side or an overhead measured in a slow period (timing noise reaches 3x) would stick for
   /// good. The runs are real calls, and they correct what they measured as any run does. They
-  /// come once the plan, since it moved or last explored, has run explore_every times the
-  /// alternative's predicted time over its own, times the runs the last exploration took, and at
-  /// least explore_every times that: exploring then costs at most 1/explore_every of the time,
+  /// come once the plan, since it last left a single side or explored, has run explore_every
+  /// times the runs the exploration will take (the last one's; at least explore_runs, and
+  /// anchor_seconds' worth for the CPU alone), times the alternative's predicted time over its
+  /// own where that is more than 1: exploring then costs at most 1/explore_every of the time,
   /// however slow the alternative (a 100x slower side is timed once in 6400 runs per run it
   /// takes). For operators whose split moves no weights (split_moves_weights() false: shared
   /// weights, or conv2d's, which the host keeps whole); see explore_every_unshared for the others.

@@ -457,7 +457,7 @@ class predicted {
     // The least of recent runs, not the latest one, so that one noisy run does not move the plan.
     recent_minimum measured_device_only_us{}, measured_cpu_only_us{};
     recent_minimum measured_chosen_us{};  // runs of `chosen` while it co-executes: what the guard compares
-    // Runs of `chosen` since it was placed or last explored, and explorations so far: a plan
+    // Runs since the plan last left a single side or explored, and explorations so far: a plan
     // explores its two alternatives in turn (see due_exploration).
     std::size_t unexplored_runs = 0, explorations = 0;
     /// An exploration in progress, which runs until its alternative is warm.
@@ -704,9 +704,9 @@ class predicted {
     return p.chosen;
   }
 
-  // The split to explore once the plan has run explore_every times its predicted time over the
-  // plan's, times the runs the last exploration took, since it was placed or last explored (the
-  // cost bound of correction_options::explore_every). A co-executed plan explores each side alone
+  // The split to explore once the plan, since it last left a single side or explored, has run
+  // explore_every times the alternative's predicted time over the plan's, times the runs the
+  // exploration will take (the cost bound of correction_options::explore_every). A co-executed plan explores each side alone
   // in turn, the CPU first; a plan on one side, in turn, the other side and the best co-executed
   // split of its last plan_split: a learned overhead or the guard may have moved it off
   // co-executing in a slow period, and no single-side run tells. The exploration then runs until

@@ -104,6 +104,11 @@ class warm_up {
     return runs_ >= max_runs_ || (runs_ >= min_runs_ && total_ >= min_seconds_ && !warming);
   }
   int runs() const noexcept { return runs_; }  ///< runs counted so far
+  /// The fewest runs it can take when each takes `seconds` (min_runs where that is not positive).
+  int least_runs(double seconds) const noexcept {
+    if (!(seconds > 0)) return min_runs_;
+    return static_cast<int>(std::clamp(std::ceil(min_seconds_ / seconds), double(min_runs_), double(max_runs_)));
+  }
 
  private:
   int min_runs_, max_runs_, runs_ = 0;

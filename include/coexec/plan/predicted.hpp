@@ -706,11 +706,11 @@ class predicted {
 
   // The split to explore once the plan, since it last left a single side or explored, has run
   // explore_every times the alternative's predicted time over the plan's, times the runs the
-  // exploration will take (the cost bound of correction_options::explore_every). A co-executed plan explores each side alone
-  // in turn, the CPU first; a plan on one side, in turn, the other side and the best co-executed
-  // split of its last plan_split: a learned overhead or the guard may have moved it off
-  // co-executing in a slow period, and no single-side run tells. The exploration then runs until
-  // its alternative is warm (correction_options::explore_runs).
+  // exploration will take (the cost bound of correction_options::explore_every). A co-executed
+  // plan explores each side alone in turn, the CPU first; a plan on one side, in turn, the other
+  // side and the best co-executed split of its last plan_split: a learned overhead or the guard
+  // may have moved it off co-executing in a slow period, and no single-side run tells. The
+  // exploration then runs until its alternative is warm (correction_options::explore_runs).
   std::optional<split_plan> due_exploration(const Key& key, plan& p, std::size_t explore_every) const {
     if (explore_every == 0 || p.unexplored_runs < explore_every) return std::nullopt;
     const split_dimension d = p.chosen.dimension;
@@ -723,17 +723,14 @@ class predicted {
     }
     const double alternative_us = total_us(key, p, alternative);
     const double relative_cost = std::max(1.0, alternative_us / total_us(key, p, p.chosen));
-    // Its runs: as many as the last one took, and at least what warm_up_for asks (the CPU alone
-    // runs anchor_seconds: hundreds of runs of a 20 µs layer, which the first exploration took
-    // too).
-    const int min_runs = std::max(1, options_.explore_runs);
-    double runs = std::max(min_runs, p.last_exploration_runs);
-    if (alternative.split == p.extent(d) && alternative_us > 0)
-      runs = std::max(runs, std::min<double>(options_.anchor_max_runs, std::ceil(options_.anchor_seconds * 1e6 / alternative_us)));
-    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(explore_every) * relative_cost * runs) return std::nullopt;
+    // Its runs: as many as the last one took, and at least what its warm-up asks (the CPU alone
+    // runs anchor_seconds: hundreds of runs of a 20 µs layer, the first exploration's too).
+    const warm_up runs = warm_up_for(p, alternative, std::max(1, options_.explore_runs));
+    const int expected_runs = std::max(runs.least_runs(alternative_us * 1e-6), p.last_exploration_runs);
+    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(explore_every) * relative_cost * expected_runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;
-    p.exploring = {alternative, warm_up_for(p, alternative, min_runs)};
+    p.exploring = {alternative, runs};
     return alternative;
   }
 

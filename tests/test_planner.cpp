@@ -54,9 +54,6 @@ struct analytic_op {
   double cold_us = 0;
   double device_slowdown = 1;  // of the device part of every run: a preempted device thread
   double dispatch_us = 0;      // the host's enqueue of the device part, which the CPU part waits for
-  double co_execution_slowdown = 1;  // of both sides while they co-execute: they share the memory bandwidth
-  double jitter = 0;  // each run takes up to this much longer, at random: timing noise only adds time
-  std::mt19937 noise{2026};
   std::size_t previous_split = SIZE_MAX;
   ops::run_record last{};
   const ops::run_record& last_record() const { return last; }
@@ -81,12 +78,11 @@ struct analytic_op {
   // As linear measures it: the device is timed from its enqueue to the run's end, exactly only
   // when it finished last (the host sees a device that finished first at the CPU's end).
   void run(std::size_t split) {
+    const double cpu_path = cpu_path_seconds(split), gpu = device_slowdown * seconds(side::gpu, split);
     const bool co_executed = split > 0 && split < shape.n, cold = co_executed && split != previous_split;
-    const double shared = (co_executed ? co_execution_slowdown : 1) * (1 + jitter * std::uniform_real_distribution<double>()(noise));
-    const double cpu_path = shared * cpu_path_seconds(split), gpu = shared * device_slowdown * seconds(side::gpu, split);
     previous_split = split;
     const double total = std::max(cpu_path, gpu) + (co_executed ? overhead_us * 1e-6 : 0) + (cold ? cold_us * 1e-6 : 0);
-    last = {split, shared * seconds(side::cpu, split), total, total, gpu >= cpu_path && !cold};
+    last = {split, seconds(side::cpu, split), total, total, gpu >= cpu_path && !cold};
     last.dispatch_seconds = split < shape.n ? dispatch_us * 1e-6 : 0;
   }
   // Runs the plan of `planner` `runs` times, showing it each run; returns the splits run.
@@ -640,19 +636,17 @@ TEST_CASE("a co-executed plan explores each single side in turn and keeps its sp
 
 TEST_CASE("a co-executed plan that keeps moving still explores the single sides") {
   // The CPU alone is best (20.1 ms, 25.1 at its slowest below): co-executing costs 15 ms beyond
-  // its slower side. But the CPU ran 3x slower and the device 2x while the planner anchored them,
-  // so the plan co-executes (the guard finds it faster than either side as anchored), and the
-  // CPU's speed drifting by up to 25% moves its split every few runs. A plan that counted towards
-  // exploring only while it stood still never timed the CPU alone again: on pocl-16 one wandered
-  // among co-executed splits at 35-45 µs for 16,000 runs against the CPU's 11.
+  // its slower side. But the CPU ran 3x slower while the planner anchored it, so the plan
+  // co-executes, and the CPU's speed drifting by up to 25% moves its split every few runs. A plan
+  // that counted towards exploring only while it stood still never timed the CPU alone again:
+  // on pocl-16 one wandered among co-executed splits at 35-45 µs for 16,000 runs against the
+  // CPU's 11.
   analytic_op op{bert_ffn, cpu_faster, 16, 15000};
   op.truth.cpu = {3 * op.truth.cpu.fixed_us, op.truth.cpu.flops_per_us / 3};
-  op.truth.gpu = {2 * op.truth.gpu.fixed_us, op.truth.gpu.flops_per_us / 2};
   analytic_planner planner(cpu_faster);
   const std::size_t first = planner.choose(bert_ffn, op);
   REQUIRE(first > 0);
   REQUIRE(first < bert_ffn.n);
-  op.truth.gpu = cpu_faster.gpu;
   std::vector<std::size_t> splits;
   for (int run_index = 0; run_index < int(8 * exploration_period); ++run_index) {
     const double slowdown = 1 + 0.125 * (1 + std::sin(run_index * 0.2));
@@ -668,22 +662,6 @@ TEST_CASE("a co-executed plan that keeps moving still explores the single sides"
   CAPTURE(planner.planned(bert_ffn).value());
   CHECK(planner.planned(bert_ffn) == bert_ffn.n);
   CHECK(std::count(splits.end() - std::ptrdiff_t(exploration_period), splits.end(), bert_ffn.n) >= std::ptrdiff_t(explore_every));
-}
-
-TEST_CASE("co-executed sides that slow each other down leave the plan on the faster single side") {
-  // Co-executing would take 12.1 ms against the CPU alone's 20.1, but the sides share memory
-  // bandwidth: co-executed, each runs 1.8x slower (21.8 ms at best), and every run takes up to 20%
-  // longer at random. The plan cycled between two co-executed runs and one on the CPU alone,
-  // co-executing 83% of the runs: each CPU-alone run taught the CPU's correction its speed alone,
-  // which predicted co-executing faster again.
-  analytic_op op{bert_ffn, cpu_faster};
-  op.co_execution_slowdown = 1.8;
-  op.jitter = 0.2;
-  analytic_planner planner(cpu_faster);
-  const std::vector<std::size_t> splits = op.run_planned(planner, 3000);
-  const auto co_executed = std::count_if(splits.begin(), splits.end(), [](std::size_t s) { return s > 0 && s < bert_ffn.n; });
-  CHECK(co_executed <= std::ptrdiff_t(splits.size() / 50));  // explorations of the best co-executed split
-  CHECK(planner.planned(bert_ffn) == bert_ffn.n);
 }
 
 TEST_CASE("the first exploration of the CPU alone waits as long as its anchor_seconds of runs ask") {

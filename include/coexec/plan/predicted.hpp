@@ -450,8 +450,6 @@ class predicted {
     std::array<extent_granule, std::size(all_dimensions)> extents{};  // per split_dimension; extent 0: not planned along it
     split_plan chosen{};
     shape_correction correction{};  // per side, shared by the dimensions: a bias is the side's, not the cut's
-    // Once a co-executed run taught the corrections, single-side runs no longer do (see learn_single_side).
-    bool co_executed_taught = false;
     bool placed = false;  ///< chosen holds a plan
     // The endpoints as measured, anchored and then refreshed by every single-side run: later
     // corrections come from co-executed runs (where the sides slow each other down) and must not
@@ -563,16 +561,10 @@ class predicted {
     const double device_time_us = run.device_exact ? device_us : corrected_us(key, p, predict::side::gpu, at);
     p.correction.overhead_us.add(total_us - std::max(measured_cpu_path_us, device_time_us), options_.weight);
     if (at == p.chosen) p.measured_chosen_us.add(total_us);
-    p.co_executed_taught = true;
   }
 
-  // A run of one side alone (split 0 or the extent) refreshes its measured endpoint and, until a
-  // co-executed run taught the corrections, corrects that side. Its time is exact even for a device
-  // that finished first: no CPU part held the host. After that, the corrections serve only
-  // co-executed splits (the endpoints are measured), and a side alone runs faster than co-executed
-  // where the two share memory bandwidth and caches: single-side runs would talk the corrections
-  // back into co-executing after every move off it (on pocl-16 MobileNetV2's stem, planned on the
-  // CPU alone, ran co-executed in 38 of 60 pipeline runs, at 404 µs against its 223).
+  // A run of one side alone (split 0 or the extent) corrects that side and refreshes its measured
+  // endpoint. Its time is exact even for a device that finished first: no CPU part held the host.
   // True when the measured endpoint time moved.
   template <class Record>
   bool learn_single_side(const Key& key, plan& p, split_plan at, const Record& run) {
@@ -580,7 +572,7 @@ class predicted {
     const double ratio = (device ? run.device_seconds : run.cpu_seconds) * 1e6 /
                          predict_us(key, p, device ? predict::side::gpu : predict::side::cpu, at);
     if (!(ratio > 0 && std::isfinite(ratio))) return false;  // nothing measurable: keep the model's word
-    if (!p.co_executed_taught) (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
+    (device ? p.correction.gpu : p.correction.cpu).exact(ratio, options_);
     if (device) learn_dispatch(p, run);
     recent_minimum& measured = device ? p.measured_device_only_us : p.measured_cpu_only_us;
     const double before = measured.value();

@@ -57,23 +57,13 @@ struct correction_options {
   /// so a side or an overhead measured in a slow period (timing noise reaches 3x) would stick for
   /// good. The runs are real calls, and they correct what they measured as any run does. They
   /// come once the plan, since it last left a single side or explored, has run explore_every
-  /// times what the exploration will cost beyond it, in runs of the plan: its runs (the last
-  /// one's; at least explore_runs, and anchor_seconds' worth for the CPU alone) times the share
-  /// by which the alternative's predicted time exceeds the plan's, plus explore_margin; and at
-  /// least explore_every times explore_runs runs. Exploring then costs at most 1/explore_every
-  /// of the time, however slow the alternative (a 100x slower side is timed once in 6400 runs
-  /// per run it takes), while one predicted about as fast as the plan, which may well be faster,
-  /// is timed often. For operators whose split moves no weights (split_moves_weights() false:
-  /// shared weights, or conv2d's, which the host keeps whole); see explore_every_unshared for
-  /// the others.
+  /// times the runs the exploration will take (the last one's; at least explore_runs, and
+  /// anchor_seconds' worth for the CPU alone), times the alternative's predicted time over its
+  /// own where that is more than 1: exploring then costs at most 1/explore_every of the time,
+  /// however slow the alternative (a 100x slower side is timed once in 6400 runs per run it
+  /// takes). For operators whose split moves no weights (split_moves_weights() false: shared
+  /// weights, or conv2d's, which the host keeps whole); see explore_every_unshared for the others.
   std::size_t explore_every = 64;
-  /// What an exploration's runs are charged beyond the alternative's predicted excess over the
-  /// plan, as a share of the plan's time: predictions of one side are the least of its recent
-  /// runs, so its runs may take that much longer. Charged the whole of its time instead, an
-  /// exploration of the CPU alone (anchor_seconds: hundreds of runs) waited 11,000 runs of a plan
-  /// on the device as fast as it was measured; on pocl-16 two BERT layers at M = 1 and 16 ran
-  /// there at 57 and 108 µs for a whole benchmark while the CPU alone took 24 and 64.
-  double explore_margin = 0.1;
   /// explore_every for operators whose split moves weights (split_moves_weights(): on a discrete
   /// GPU ops::linear's sides each hold a slice of weight panels, and moving the split moves panels:
   /// in the H100's grid search of BERT's 768 -> 3072 layer at M = 1, some splits took 2-3 ms

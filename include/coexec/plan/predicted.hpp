@@ -705,8 +705,8 @@ class predicted {
   }
 
   // The split to explore once the plan, since it last left a single side or explored, has run
-  // explore_every times what the exploration costs beyond it (the cost bound of
-  // correction_options::explore_every). A co-executed
+  // explore_every times the alternative's predicted time over the plan's, times the runs the
+  // exploration will take (the cost bound of correction_options::explore_every). A co-executed
   // plan explores each side alone in turn, the CPU first; a plan on one side, in turn, the other
   // side and the best co-executed split of its last plan_split: a learned overhead or the guard
   // may have moved it off co-executing in a slow period, and no single-side run tells. The
@@ -722,13 +722,12 @@ class predicted {
       alternative = first_turn || !p.best_co_executed ? other_side : *p.best_co_executed;
     }
     const double alternative_us = total_us(key, p, alternative);
-    const double excess = std::max(0.0, alternative_us / total_us(key, p, p.chosen) - 1) + options_.explore_margin;
+    const double relative_cost = std::max(1.0, alternative_us / total_us(key, p, p.chosen));
     // Its runs: as many as the last one took, and at least what its warm-up asks (the CPU alone
     // runs anchor_seconds: hundreds of runs of a 20 µs layer, the first exploration's too).
     const warm_up runs = warm_up_for(p, alternative, std::max(1, options_.explore_runs));
     const int expected_runs = std::max(runs.least_runs(alternative_us * 1e-6), p.last_exploration_runs);
-    const double cost_in_runs = std::max(static_cast<double>(options_.explore_runs), excess * expected_runs);
-    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(explore_every) * cost_in_runs) return std::nullopt;
+    if (static_cast<double>(p.unexplored_runs) < static_cast<double>(explore_every) * relative_cost * expected_runs) return std::nullopt;
     p.unexplored_runs = 0;
     ++p.explorations;
     p.exploring = {alternative, runs};

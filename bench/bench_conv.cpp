@@ -286,10 +286,8 @@ void run_net(benchmark::State& state, const std::string& net, const std::string&
     for (auto& [run, count] : steps)
       for (std::size_t i = 0; i < count; ++i) run();
   };
-  // Untimed passes first, as the demo and bench_pipeline run: each planned layer anchored on runs
-  // in a loop of its own, and its online correction moves the plan over its first tens of runs in
-  // the network (on pocl-16 MobileNetV2's layers took 3-25 runs to settle).
-  for (int warm_up = 0; warm_up < 30; ++warm_up) pass();
+  // Each planned layer anchored on runs in a loop of its own; in the network its plan settles.
+  for (int run = 0; run < coexec::bench::settling_runs; ++run) pass();
   for (auto _ : state) pass();
   state.counters["gflops"] = benchmark::Counter(2 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }

@@ -35,10 +35,8 @@ struct network {
   explicit network(const std::string& name) {
     name == "mbv2" ? static_cast<void>(pipe::add_mobilenet_v2(net, ctx, pool, 224, 1)) : static_cast<void>(pipe::add_bert_layer(net, ctx, pool, 128, 2));
     std::fill(net.input_data().begin(), net.input_data().end(), 0.5f);
-    // Plans every layer, then lets online correction settle, as bench_linear's planned mode and
-    // the demo (30 runs: on pocl-16 MobileNetV2's layers took 3-25 to settle): on nvidia each
-    // plan that still moves also moves weight panels between host and device.
-    for (int run = 0; run <= 30; ++run) net(pipe::mode::per_layer);
+    // Plans every layer (the first run), then lets online correction settle.
+    for (int run = 0; run <= bench::settling_runs; ++run) net(pipe::mode::per_layer);
   }
 
   // Each step's median time in `m` runs, which run the steps one at a time. The first run is

@@ -15,6 +15,13 @@
 
 namespace coexec::bench {
 
+/// Untimed runs of a whole network after its first, planning one, before it is timed: online
+/// correction moves some plans over their first tens of runs (a new co-executed split settles,
+/// is measured, and may give way; on pocl-16 MobileNetV2's layers took 3-25 runs to settle), and
+/// a planned network timed before that shows the search rather than the plans. The demo makes as
+/// many. On nvidia a plan that still moves also moves weight panels between host and device.
+inline constexpr int settling_runs = 30;
+
 inline runtime::platform& current_platform() {
   static runtime::platform p;
   return p;

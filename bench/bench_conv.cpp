@@ -11,10 +11,12 @@
 //   BM_Conv/<layer>/kernel_tuned   up, named in the label), on device buffers as clblast's (no staging)
 //   BM_ConvNet/<net>/<mode>        every convolution of the network, each as often as it occurs
 // Counters: gflops; first_call_ms (the untimed first call: the planning, for the oracle and the
-// planned mode); for those two also split, dimension (0 channels, 1 rows); for the oracle
-// speedup (the best single side, taken from the endpoints of the oracle's own curve, over this
-// run's co-executed time), ideal = 1 + t_min / t_max (perfect overlap) and efficiency =
-// speedup / ideal.
+// planned mode); for those two also split, dimension (0 channels, 1 rows), and, from runs timed
+// in turns with both sides alone (bench::interleaved_seconds), speedup over the faster side,
+// ideal = 1 + t_min / t_max (perfect overlap) and efficiency = speedup / ideal; for the planned
+// mode oracle_ratio = oracle / planned, timed in turns too (when the oracle mode ran first).
+// BM_ConvNet's co-executed modes report speedup over the faster single side, whole passes over
+// the network timed in turns.
 // Run: bench_conv --platform=pocl-2 --benchmark_filter=BM_Conv/mbv2
 #include <algorithm>
 #include <chrono>
@@ -214,22 +216,33 @@ void report_split(benchmark::State& state, const coexec::ops::conv2d_record& rec
                  to_string(kernel));
 }
 
-void report_oracle(benchmark::State& state, const conv_layer& layer, double coexec_seconds) {
-  layer_state& s = state_of(layer);
-  report_split(state, s.op.last_run(), s.op.device_kernel());
-  // The curve's endpoints are this very run's single-side times.
-  const auto curve = s.op.planner().curve(layer.shape, split_dimension::channels);
-  double cpu_only = 0, gpu_only = 0;
-  for (const auto& t : curve) {
-    if (t.split == layer.shape.out_channels) cpu_only = t.seconds;
-    if (t.split == 0) gpu_only = t.seconds;
-  }
-  if (cpu_only > 0 && gpu_only > 0) {
-    const double t_min = std::min(cpu_only, gpu_only), t_max = std::max(cpu_only, gpu_only);
-    const double speedup = t_min / coexec_seconds, ideal = 1 + t_min / t_max;
-    state.counters["speedup"] = speedup;
-    state.counters["ideal"] = ideal;
-    state.counters["efficiency"] = speedup / ideal;
+// Times `calls` in turns (bench::interleaved_seconds) once per `key`: Google Benchmark calls a
+// benchmark several times, growing its iterations, and reports the last call's counters.
+const std::vector<double>& interleaved_once(const std::string& key, const std::vector<step>& calls) {
+  static auto* timed = new std::map<std::string, std::vector<double>>;
+  auto& t = (*timed)[key];
+  if (t.empty()) t = coexec::bench::interleaved_seconds(calls);
+  return t;
+}
+
+// The oracle has planned the layer once its mode ran.
+std::map<std::string, bool>& oracle_planned() {
+  static auto* planned = new std::map<std::string, bool>;
+  return *planned;
+}
+
+// speedup, ideal and efficiency of a co-executed mode, its runs timed in turns with both sides
+// alone; for the planned mode also oracle_ratio.
+void report_speedup(benchmark::State& state, const conv_layer& layer, const std::string& mode) {
+  const std::string key = layer.name + std::string("/") + mode;
+  const auto& t = interleaved_once(key, {coexec_step(layer, "cpu"), coexec_step(layer, "gpu"), coexec_step(layer, mode)});
+  const double t_min = std::min(t[0], t[1]), t_max = std::max(t[0], t[1]);
+  state.counters["speedup"] = t_min / t[2];
+  state.counters["ideal"] = 1 + t_min / t_max;
+  state.counters["efficiency"] = state.counters["speedup"].value / state.counters["ideal"].value;
+  if (mode == "coexec_planned" && oracle_planned()[layer.name]) {
+    const auto& pair = interleaved_once(key + "/oracle", {coexec_step(layer, "coexec_oracle"), coexec_step(layer, mode)});
+    state.counters["oracle_ratio"] = pair[0] / pair[1];
   }
 }
 
@@ -256,21 +269,23 @@ void run_layer(benchmark::State& state, const conv_layer& layer, const std::stri
     why = e.what(), run.reset();
   }
   if (!run) return state.SkipWithError(why.c_str());
-  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) (*run)();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["gflops"] = benchmark::Counter(2 * layer.shape.macs() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if (mode == "coexec_oracle") report_oracle(state, layer, seconds / double(state.iterations()));
+  if (mode == "coexec_oracle") {
+    oracle_planned()[layer.name] = true;
+    report_split(state, state_of(layer).op.last_run(), state_of(layer).op.device_kernel());
+  }
   if (mode == "coexec_planned") report_split(state, state_of(layer).planned.last_run(), state_of(layer).planned.device_kernel());
+  if (mode == "coexec_oracle" || mode == "coexec_planned") report_speedup(state, layer, mode);
   if (mode == "kernel_tuned") state.SetLabel(kernel_tuner().conv<float>(shared_machine().ctx, layer.shape).to_string());
 }
 
-void run_net(benchmark::State& state, const std::string& net, const std::string& mode) {
+// One pass of mode `mode` over every convolution of `net`, each layer as often as it occurs,
+// each step run once; nullopt and `why` when a layer cannot run the mode.
+std::optional<step> net_pass(const std::string& net, const std::string& mode, std::string& why) {
   std::vector<std::pair<step, std::size_t>> steps;
-  double macs = 0;
   for (const conv_layer& layer : coexec::bench::conv_layers) {
     if (layer.net != net) continue;
-    std::string why;
     std::optional<step> run;
     try {
       run = make_step(layer, mode, why);
@@ -278,18 +293,32 @@ void run_net(benchmark::State& state, const std::string& net, const std::string&
     } catch (const coexec::error& e) {
       why = e.what(), run.reset();
     }
-    if (!run) return state.SkipWithError(why.c_str());
+    if (!run) return std::nullopt;
     steps.emplace_back(std::move(*run), layer.count);
-    macs += layer.shape.macs() * double(layer.count);
   }
-  const auto pass = [&] {
+  return [steps = std::move(steps)] {
     for (auto& [run, count] : steps)
       for (std::size_t i = 0; i < count; ++i) run();
   };
+}
+
+void run_net(benchmark::State& state, const std::string& net, const std::string& mode) {
+  std::string why;
+  const std::optional<step> pass = net_pass(net, mode, why);
+  if (!pass) return state.SkipWithError(why.c_str());
   // Each planned layer anchored on runs in a loop of its own; in the network its plan settles.
-  for (int run = 0; run < coexec::bench::settling_runs; ++run) pass();
-  for (auto _ : state) pass();
+  for (int run = 0; run < coexec::bench::settling_runs; ++run) (*pass)();
+  for (auto _ : state) (*pass)();
+  double macs = 0;
+  for (const conv_layer& layer : coexec::bench::conv_layers)
+    if (layer.net == net) macs += layer.shape.macs() * double(layer.count);
   state.counters["gflops"] = benchmark::Counter(2 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (mode == "coexec_oracle" || mode == "coexec_planned") {
+    const std::optional<step> cpu = net_pass(net, "cpu", why), gpu = net_pass(net, "gpu", why);
+    if (!cpu || !gpu) return;
+    const auto& t = interleaved_once(net + "/" + mode, {*cpu, *gpu, *pass});
+    state.counters["speedup"] = std::min(t[0], t[1]) / t[2];
+  }
 }
 
 }  // namespace

@@ -6,14 +6,16 @@
 //                                    online correction on; counter oracle_ratio = oracle / planned
 //   BM_Linear/<shape>/openblas       cblas_sgemm on the same number of threads
 //   BM_Linear/<shape>/clblast        CLBlastSgemm on the same device
-// Counters: gflops; split (CPU share of N); speedup over the faster single side and ideal
-// (1 + t_min / t_max), from this run's cpu and gpu modes of the same shape (registered, so run,
-// before the oracle); efficiency = speedup / ideal; weight_bytes_ratio; GB/s of weights for M = 1.
+// Counters: gflops; split (CPU share of N); weight_bytes_ratio; GB/s of weights for M = 1. The
+// co-executed modes also time the single sides and the oracle again, taking turns with their own
+// runs (bench::interleaved_seconds), and compare those figures: speedup over the faster single
+// side, ideal (1 + t_min / t_max) and efficiency = speedup / ideal; the planned mode also
+// oracle_ratio = oracle / planned (when the oracle mode ran first).
 // BM_HostStream/{read,copy}: the host DRAM bandwidth the CPU side can reach on its own cores (a
 // stream-like sum and copy of 256 MiB on the same pool), the physical limit of M = 1 layers there.
 // Run: bench_linear --platform=pocl-16 --benchmark_format=json
 #include <algorithm>
-#include <chrono>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <random>
@@ -56,7 +58,8 @@ constexpr layer_shape shapes[] = {
 struct fixture {
   explicit fixture(const layer_shape& s)
       : shape(s), ctx(context()), weights(random(s.n * s.k, 1)), bias(random(s.n, 2)), input(random(s.m * s.k, 3)),
-        layer(ctx, pool(), s.n, s.k, weights, bias), x(ctx, s.m * s.k, layer.shared_memory()),
+        layer(ctx, pool(), s.n, s.k, weights, bias), cpu_side(ctx, pool(), s.n, s.k, weights, bias),
+        gpu_side(ctx, pool(), s.n, s.k, weights, bias), x(ctx, s.m * s.k, layer.shared_memory()),
         y(ctx, s.m * s.n, layer.shared_memory()) {
     std::copy(input.begin(), input.end(), x.data());
   }
@@ -71,11 +74,18 @@ struct fixture {
     return v;
   }
 
+  void run_cpu() { cpu_side(x.data(), shape.m, y.data(), shape.n); }
+  void run_gpu() { gpu_side(x.data(), shape.m, y.data(), 0); }
+  void run_oracle() { layer(x.data(), shape.m, y.data()); }
+
   layer_shape shape;
-  double cpu_seconds = 0, gpu_seconds = 0, oracle_seconds = 0;  // per call, measured by those modes
+  bool oracle_planned = false;  // the oracle mode ran: its grid search is done
   coexec::runtime::context ctx;
   std::vector<float> weights, bias, input;
-  coexec::ops::linear<float> layer;
+  coexec::ops::linear<float> layer;  // the oracle: grid-search plans
+  // One side each, so that runs taking turns with the oracle's move no weight panels on devices
+  // where each side holds its own slice (nvidia).
+  coexec::ops::linear<float> cpu_side, gpu_side;
   coexec::io_buffer<float> x, y;
 };
 
@@ -95,38 +105,45 @@ void set_common_counters(benchmark::State& state, const layer_shape& s, const fi
   state.counters["weight_bytes_ratio"] = f.layer.weight_bytes_ratio();
 }
 
-// Runs `call` in the benchmark loop and returns its mean seconds per call.
-template <class Call>
-double timed_loop(benchmark::State& state, Call&& call) {
-  const auto start = std::chrono::steady_clock::now();
+void run_side(benchmark::State& state, const layer_shape& s, bool cpu) {
+  auto& f = fixture_for(s);
+  const auto call = [&] { cpu ? f.run_cpu() : f.run_gpu(); };
+  call();  // warm-up: kernels built, weights placed
   for (auto _ : state) call();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
-         double(std::max<benchmark::IterationCount>(state.iterations(), 1));
+  state.counters["split"] = cpu ? 1.0 : 0.0;
+  set_common_counters(state, s, f);
 }
 
-void run_split(benchmark::State& state, const layer_shape& s, std::size_t split) {
-  auto& f = fixture_for(s);
-  f.layer(f.x.data(), s.m, f.y.data(), split);  // warm-up: kernels built, weights placed
-  const double seconds = timed_loop(state, [&] { f.layer(f.x.data(), s.m, f.y.data(), split); });
-  (split == 0 ? f.gpu_seconds : f.cpu_seconds) = seconds;
-  state.counters["split"] = double(split) / double(s.n);
-  set_common_counters(state, s, f);
+// Times `calls` in turns (bench::interleaved_seconds) once per `key`: Google Benchmark calls a
+// benchmark several times, growing its iterations, and reports the last call's counters.
+const std::vector<double>& interleaved_once(const std::string& key, const std::vector<std::function<void()>>& calls) {
+  static std::map<std::string, std::vector<double>> timed;
+  auto& t = timed[key];
+  if (t.empty()) t = coexec::bench::interleaved_seconds(calls);
+  return t;
+}
+
+// speedup, ideal and efficiency of a co-executed run `coexec` of mode `mode`, timed in turns with
+// both sides alone.
+void set_speedup_counters(benchmark::State& state, fixture& f, const std::string& mode, const std::function<void()>& coexec) {
+  const auto& t = interleaved_once(std::string(f.shape.name) + "/" + mode, {[&] { f.run_cpu(); }, [&] { f.run_gpu(); }, coexec});
+  const double t_min = std::min(t[0], t[1]), t_max = std::max(t[0], t[1]);
+  state.counters["speedup"] = t_min / t[2];
+  state.counters["ideal"] = 1.0 + t_min / t_max;
+  state.counters["efficiency"] = state.counters["speedup"].value / state.counters["ideal"].value;
 }
 
 void oracle(benchmark::State& state, const layer_shape& s) {
   auto& f = fixture_for(s);
-  f.layer(f.x.data(), s.m, f.y.data());  // plans (grid search) on first use
-  const double t_coexec = timed_loop(state, [&] { f.layer(f.x.data(), s.m, f.y.data()); });
+  f.run_oracle();  // plans (grid search) on first use
+  f.oracle_planned = true;
+  for (auto _ : state) f.run_oracle();
   std::string curve;  // the oracle's measured curve, split:us, for reports and plots
   for (const auto& point : f.layer.planner().curve(f.layer.shape(s.m)))
     curve += std::to_string(point.split) + ":" + std::to_string(int(point.seconds * 1e6)) + " ";
   state.SetLabel(curve);
-  f.oracle_seconds = t_coexec;
-  const double t_cpu = f.cpu_seconds, t_gpu = f.gpu_seconds;
   state.counters["split"] = double(f.layer.last_run().split) / double(s.n);
-  state.counters["speedup"] = std::min(t_cpu, t_gpu) / t_coexec;
-  state.counters["ideal"] = 1.0 + std::min(t_cpu, t_gpu) / std::max(t_cpu, t_gpu);
-  state.counters["efficiency"] = state.counters["speedup"].value / state.counters["ideal"].value;
+  set_speedup_counters(state, f, "oracle", [&] { f.run_oracle(); });
   set_common_counters(state, s, f);
 }
 
@@ -138,8 +155,9 @@ void planned(benchmark::State& state, const layer_shape& s) {
   auto& layer = layers[s.name];
   if (!layer) layer = new coexec::ops::linear<float, coexec::cpu::packed_gemm, coexec::plan::predicted<>>(
                   f.ctx, fixture::pool(), s.n, s.k, f.weights, f.bias);
-  for (int warm = 0; warm < 5; ++warm) (*layer)(f.x.data(), s.m, f.y.data());  // plan, then let online correction settle
-  const double t_planned = timed_loop(state, [&] { (*layer)(f.x.data(), s.m, f.y.data()); });
+  for (int warm = 0; warm <= coexec::bench::settling_runs; ++warm) (*layer)(f.x.data(), s.m, f.y.data());  // plan, then let it settle
+  const auto run_planned = [&] { (*layer)(f.x.data(), s.m, f.y.data()); };
+  for (auto _ : state) run_planned();
   const std::size_t split = layer->last_run().split;
   state.counters["split"] = double(split) / double(s.n);
   const auto at = [&](std::size_t at_split) {
@@ -148,8 +166,11 @@ void planned(benchmark::State& state, const layer_shape& s) {
            std::to_string(int(e.overhead * 1e6));
   };
   state.SetLabel("predicted split:cpu_us/gpu_us+overhead_us " + at(0) + " " + at(split) + " " + at(s.n));  // for diagnosis
-  if (f.oracle_seconds > 0) state.counters["oracle_ratio"] = f.oracle_seconds / t_planned;
-  if (f.cpu_seconds > 0 && f.gpu_seconds > 0) state.counters["speedup"] = std::min(f.cpu_seconds, f.gpu_seconds) / t_planned;
+  set_speedup_counters(state, f, "planned", run_planned);
+  if (f.oracle_planned) {
+    const auto& t = interleaved_once(std::string(s.name) + "/oracle_planned", {[&] { f.run_oracle(); }, run_planned});
+    state.counters["oracle_ratio"] = t[0] / t[1];
+  }
   set_common_counters(state, s, f);
 }
 
@@ -163,7 +184,7 @@ void openblas(benchmark::State& state, const layer_shape& s) {
                 f.weights.data(), int(s.k), 0.0f, y.data(), int(s.n));
   };
   call();
-  timed_loop(state, call);
+  for (auto _ : state) call();
   set_common_counters(state, s, f);
 }
 #endif
@@ -238,8 +259,8 @@ int main(int argc, char** argv) {
       auto add = [&](const char* mode, auto function) {
         benchmark::RegisterBenchmark((prefix + mode).c_str(), function)->UseRealTime()->Unit(benchmark::kMicrosecond);
       };
-      add("cpu", [s](benchmark::State& st) { run_split(st, s, s.n); });
-      add("gpu", [s](benchmark::State& st) { run_split(st, s, 0); });
+      add("cpu", [s](benchmark::State& st) { run_side(st, s, true); });
+      add("gpu", [s](benchmark::State& st) { run_side(st, s, false); });
       add("coexec_oracle", [s](benchmark::State& st) { oracle(st, s); });
       add("coexec_planned", [s](benchmark::State& st) { planned(st, s); });
 #if defined(COEXEC_HAVE_CBLAS)

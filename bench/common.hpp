@@ -3,8 +3,12 @@
 // COEXEC_BENCH_PLATFORM) and a main() that strips it before Google Benchmark parses argv.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -15,12 +19,47 @@
 
 namespace coexec::bench {
 
-/// Untimed runs of a whole network after its first, planning one, before it is timed: online
-/// correction moves some plans over their first tens of runs (a new co-executed split settles,
-/// is measured, and may give way; on pocl-16 MobileNetV2's layers took 3-25 runs to settle), and
-/// a planned network timed before that shows the search rather than the plans. The demo makes as
-/// many. On nvidia a plan that still moves also moves weight panels between host and device.
+/// Untimed runs of a planned layer or network after its first, planning one, before it is timed:
+/// online correction moves some plans over their first tens of runs (a new co-executed split
+/// settles, is measured, and may give way; on pocl-16 MobileNetV2's layers took 3-25 runs to
+/// settle), and a plan timed before that shows the search rather than the plan. The demo makes
+/// as many. On nvidia a plan that still moves also moves weight panels between host and device.
 inline constexpr int settling_runs = 30;
+
+/// Seconds per call of each of `calls`, timed under the same conditions: the calls take turns,
+/// a block of runs each per round, for at least `seconds` and 9 rounds; each call's figure is
+/// the median of its blocks. A mode timed in a window of its own meets the machine of that
+/// moment: on the 2-core development machine one layer's CPU side took 3.5 ms in one window and
+/// 1.9 ms in the next, so ratios of such windows (speedup, efficiency, oracle / planned) moved by
+/// more than the differences they measure. A block starts with one untimed run, since a
+/// configuration's first run after another's is slow (the CPU after device work, a device part
+/// relaunched), and lasts about a millisecond, so the clock's cost is negligible.
+inline std::vector<double> interleaved_seconds(const std::vector<std::function<void()>>& calls, double seconds = 0.3) {
+  using clock = std::chrono::steady_clock;
+  const auto time = [](const std::function<void()>& call, int runs) {
+    const auto start = clock::now();
+    for (int run = 0; run < runs; ++run) call();
+    return std::chrono::duration<double>(clock::now() - start).count() / runs;
+  };
+  std::vector<int> block;  // runs per block, from one warm run of each call
+  for (const auto& call : calls) {
+    call();
+    block.push_back(static_cast<int>(std::clamp(std::ceil(1e-3 / time(call, 1)), 1.0, 64.0)));
+  }
+  std::vector<std::vector<double>> samples(calls.size());
+  const auto start = clock::now();
+  for (int round = 0; round < 9 || std::chrono::duration<double>(clock::now() - start).count() < seconds; ++round)
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      calls[i]();
+      samples[i].push_back(time(calls[i], block[i]));
+    }
+  std::vector<double> medians;
+  for (auto& s : samples) {
+    std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / 2), s.end());
+    medians.push_back(s[s.size() / 2]);
+  }
+  return medians;
+}
 
 inline runtime::platform& current_platform() {
   static runtime::platform p;

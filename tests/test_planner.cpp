@@ -857,3 +857,25 @@ TEST_CASE("hybrid_search picks the faster dimension's fastest split, confirmed, 
   planner.clear();
   CHECK(planner.curve(1, plan::split_dimension::rows).empty());
 }
+
+TEST_CASE("grid_search times its candidates in turns, so a machine that speeds up mid-search does not pick a worse split") {
+  // 300 us at split 2, 100 us more per step away from it, all twice as slow over the search's
+  // first 18 runs. Timed one after the other (6 runs each), splits 0-2 met only the slow phase
+  // and split 3 won at 400 us; in turns the slow phase is one round of five for every split.
+  struct drifting_op {
+    int runs = 0;
+    std::size_t columns() const { return 8; }
+    std::size_t split_granule() const { return 1; }
+    void run(std::size_t split) {
+      const double slowdown = runs++ < 18 ? 2.0 : 1.0;
+      const auto cost = std::chrono::duration<double, std::micro>(slowdown * (300 + 100 * std::abs(static_cast<double>(split) - 2.0)));
+      for (const auto end = std::chrono::steady_clock::now() + cost; std::chrono::steady_clock::now() < end;) {
+      }
+    }
+  } op;
+  plan::grid_search<int> planner;
+  CHECK(planner.choose(1, op) == 2);
+  const auto curve = planner.curve(1);
+  REQUIRE(curve.size() == 9);
+  CHECK(curve[2].seconds < 0.4e-3);  // the median saw the fast phase
+}

@@ -8,6 +8,12 @@
 // the neighbours of the coarse winner. The co-executed time is max(t_cpu(s), t_gpu(s)) with
 // t_cpu rising and t_gpu falling in s, so it is unimodal and the refined search finds the same
 // split as the exhaustive one, at a fraction of the runs (10-50x fewer for N = 4096).
+//
+// Candidates compared with each other are timed in turns (time_in_turns), never one after the
+// other: the machines' speed drifts over seconds (on the 2-core development machine a layer's
+// CPU side took 3.5 ms in one window and 1.9 ms in the next), so a candidate timed in a slow
+// moment lost to a worse one timed in a fast moment, and the oracle settled on worse splits
+// than the predicting planner found.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -25,6 +31,29 @@ struct split_timing {
   double seconds = 0;  ///< median wall time of a run at that split
 };
 
+/// Median seconds of a run of `op` at each of `plans` (`op.run(plan)`), timed in turns: `rounds`
+/// rounds, each running every plan twice in a row and timing the second run. The first absorbs
+/// what changing plans costs (on discrete devices weight panels move between host and device;
+/// a side that sat idle runs slowly at first), so it is not timed.
+template <class Op, class Plan>
+std::vector<double> time_in_turns(Op& op, const std::vector<Plan>& plans, int rounds) {
+  using clock = std::chrono::steady_clock;
+  std::vector<std::vector<double>> samples(plans.size());
+  for (int round = 0; round < rounds; ++round)
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      op.run(plans[i]);
+      const auto start = clock::now();
+      op.run(plans[i]);
+      samples[i].push_back(std::chrono::duration<double>(clock::now() - start).count());
+    }
+  std::vector<double> medians;
+  for (auto& s : samples) {
+    std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / 2), s.end());
+    medians.push_back(s[s.size() / 2]);
+  }
+  return medians;
+}
+
 /// `Key` identifies a problem shape (ordered: gemm_shape, conv shapes); plans are cached per key.
 template <class Key>
 class grid_search {
@@ -33,7 +62,7 @@ class grid_search {
   struct options {
     bool exhaustive = false;  ///< time every aligned candidate instead of a coarse pass then a refinement
     std::size_t coarse_points = 17;  ///< evenly spaced candidates of the coarse pass, 0 and N included
-    int repeats = 5;  ///< timed runs per candidate; the median counts
+    int repeats = 5;  ///< timed runs per candidate, in turns with the candidates it is compared with; the median counts
   };
 
   grid_search() = default;
@@ -70,20 +99,7 @@ class grid_search {
     curves_.clear();
   }
 
-  /// Median seconds of `repeats` runs of `op.run(split)` after one warm-up run.
-  template <class Op>
-  static double time_split(Op& op, std::size_t split, int repeats) {
-    using clock = std::chrono::steady_clock;
-    op.run(split);
-    std::vector<double> samples;
-    for (int r = 0; r < repeats; ++r) {
-      const auto start = clock::now();
-      op.run(split);
-      samples.push_back(std::chrono::duration<double>(clock::now() - start).count());
-    }
-    std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
-    return samples[samples.size() / 2];
-  }
+  const options& settings() const noexcept { return options_; }  ///< the search's options
 
  private:
   // A co-executed winner must beat both single sides again, timed afresh and longer: one noisy
@@ -92,35 +108,37 @@ class grid_search {
   std::size_t confirm(Op& op, std::size_t best) const {
     const std::size_t columns = op.columns();
     if (best == 0 || best == columns) return best;
-    std::size_t chosen = best;
-    double chosen_seconds = time_split(op, best, 2 * options_.repeats);
-    for (const std::size_t single : {std::size_t{0}, columns})
-      if (const double seconds = time_split(op, single, 2 * options_.repeats); seconds < chosen_seconds)
-        chosen = single, chosen_seconds = seconds;
-    return chosen;
+    const std::vector<std::size_t> contenders{best, 0, columns};
+    const auto seconds = time_in_turns(op, contenders, 2 * options_.repeats);
+    return contenders[static_cast<std::size_t>(std::min_element(seconds.begin(), seconds.end()) - seconds.begin())];
   }
 
   template <class Op>
   std::vector<split_timing> search(Op& op) const {
     const auto all = aligned_splits(op.columns(), op.split_granule());
     std::map<std::size_t, double> timed;
-    auto time_at = [&](std::size_t index) {
-      const std::size_t split = all[index];
-      if (!timed.count(split)) timed[split] = time_split(op, split, options_.repeats);
-      return timed[split];
+    // Times the candidates all[i] for i in `indices` in turns; returns the fastest one's position in `indices`.
+    const auto time_together = [&](const std::vector<std::size_t>& indices) {
+      std::vector<std::size_t> splits;
+      for (const std::size_t i : indices) splits.push_back(all[i]);
+      const auto seconds = time_in_turns(op, splits, options_.repeats);
+      for (std::size_t i = 0; i < splits.size(); ++i) timed[splits[i]] = seconds[i];
+      return static_cast<std::size_t>(std::min_element(seconds.begin(), seconds.end()) - seconds.begin());
     };
+    const auto range = [](std::size_t from, std::size_t to) {
+      std::vector<std::size_t> indices;
+      for (std::size_t i = from; i <= to; ++i) indices.push_back(i);
+      return indices;
+    };
+    const std::size_t last = all.size() - 1;
     if (options_.exhaustive || all.size() <= options_.coarse_points) {
-      for (std::size_t i = 0; i < all.size(); ++i) time_at(i);
+      time_together(range(0, last));
     } else {
-      const std::size_t last = all.size() - 1;
       std::vector<std::size_t> coarse;
       for (std::size_t p = 0; p < options_.coarse_points; ++p) coarse.push_back(p * last / (options_.coarse_points - 1));
-      std::size_t best = 0;
-      for (std::size_t c = 0; c < coarse.size(); ++c)
-        if (time_at(coarse[c]) < time_at(coarse[best])) best = c;
-      const std::size_t from = coarse[best == 0 ? 0 : best - 1];
-      const std::size_t to = coarse[std::min(best + 1, coarse.size() - 1)];
-      for (std::size_t i = from; i <= to; ++i) time_at(i);
+      const std::size_t best = time_together(coarse);
+      // Then every candidate between the winner's neighbours, the neighbours timed again with them.
+      time_together(range(coarse[best == 0 ? 0 : best - 1], coarse[std::min(best + 1, coarse.size() - 1)]));
     }
     std::vector<split_timing> timings;
     for (const auto& [split, seconds] : timed) timings.push_back({split, seconds});

@@ -5,10 +5,11 @@
 // dimension, the device [split, extent).
 //
 // hybrid_search is the oracle for such operators: one grid_search per dimension, each timing
-// that dimension's aligned candidates, and the faster of the two winners is the plan.
+// that dimension's aligned candidates, and the faster of the two winners, timed again in turns,
+// is the plan.
+#include <algorithm>
 #include <compare>
 #include <cstddef>
-#include <limits>
 #include <map>
 #include <mutex>
 #include <type_traits>
@@ -56,14 +57,17 @@ class hybrid_search {
       std::lock_guard lock(mutex_);
       if (auto found = best_.find(key); found != best_.end()) return found->second;
     }
-    split_plan best;
-    double best_seconds = std::numeric_limits<double>::infinity();
+    std::vector<split_plan> winners;  // each dimension's
     for (split_dimension d : all_dimensions) {
       if (op.extent(d) == 0) continue;
       along<std::remove_reference_t<Op>> adapter{op, d};
-      const std::size_t split = search(d).choose(key, adapter);
-      for (const split_timing& t : search(d).curve(key))
-        if (t.split == split && t.seconds < best_seconds) best = {d, split}, best_seconds = t.seconds;
+      winners.push_back({d, search(d).choose(key, adapter)});
+    }
+    split_plan best;
+    if (winners.size() == 1) best = winners.front();
+    if (winners.size() > 1) {  // timed again in turns: each search timed its winner at another moment
+      const auto seconds = time_in_turns(op, winners, 2 * searches_[0].settings().repeats);
+      best = winners[static_cast<std::size_t>(std::min_element(seconds.begin(), seconds.end()) - seconds.begin())];
     }
     std::lock_guard lock(mutex_);
     return best_[key] = best;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <optional>
 #include <random>
 #include <utility>
@@ -878,4 +879,29 @@ TEST_CASE("grid_search times its candidates in turns, so a machine that speeds u
   const auto curve = planner.curve(1);
   REQUIRE(curve.size() == 9);
   CHECK(curve[2].seconds < 0.4e-3);  // the median saw the fast phase
+}
+
+TEST_CASE("grid_search confirms its fastest co-executed splits and both single sides again, so one lucky sample does not win") {
+  // 600 us everywhere but at split 5 (400 us) and split 2 (500 us, but 100 us over its first
+  // 10 runs: the whole search). Split 2 wins the search; confirming it alone against the single
+  // sides kept it, while confirming the search's three fastest co-executed splits finds split 5.
+  struct lucky_op {
+    std::map<std::size_t, int> runs;
+    std::size_t columns() const { return 8; }
+    std::size_t split_granule() const { return 1; }
+    void run(std::size_t split) {
+      const double us = split == 5 ? 400 : split == 2 ? (runs[split] < 10 ? 100 : 500) : 600;
+      ++runs[split];
+      for (const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double, std::micro>(us);
+           std::chrono::steady_clock::now() < end;) {
+      }
+    }
+  } op;
+  plan::grid_search<int> planner;
+  CHECK(planner.choose(1, op) == 5);
+  // The contenders ran 10 rounds of two runs again: both single sides, splits 2 and 5.
+  for (const std::size_t split : {0, 2, 5, 8}) CHECK(op.runs[split] == 30);
+  const auto curve = planner.curve(1);
+  REQUIRE(curve.size() == 9);
+  CHECK(curve[2].seconds > 0.45e-3);  // the confirmation's timing replaced the lucky one
 }

@@ -9,6 +9,9 @@
 // t_cpu rising and t_gpu falling in s, so it is unimodal and the refined search finds the same
 // split as the exhaustive one, at a fraction of the runs (10-50x fewer for N = 4096).
 //
+// The search's three fastest co-executed splits and both single sides are then timed again,
+// longer, and the fastest of those is the plan.
+//
 // Candidates compared with each other are timed in turns (time_in_turns), never one after the
 // other: the machines' speed drifts over seconds (on the 2-core development machine a layer's
 // CPU side took 3.5 ms in one window and 1.9 ms in the next), so a candidate timed in a slow
@@ -76,10 +79,13 @@ class grid_search {
       std::lock_guard lock(mutex_);
       if (auto found = best_.find(key); found != best_.end()) return found->second;
     }
-    auto timings = search(op);
-    const auto best = std::min_element(timings.begin(), timings.end(),
-                                       [](const split_timing& a, const split_timing& b) { return a.seconds < b.seconds; });
-    const std::size_t chosen = confirm(op, best->split);
+    std::map<std::size_t, double> timed = search(op);
+    confirm(op, timed);
+    std::vector<split_timing> timings;
+    for (const auto& [split, seconds] : timed) timings.push_back({split, seconds});
+    const std::size_t chosen = std::min_element(timings.begin(), timings.end(), [](const split_timing& a, const split_timing& b) {
+                                 return a.seconds < b.seconds;
+                               })->split;
     std::lock_guard lock(mutex_);
     curves_[key] = timings;
     return best_[key] = chosen;
@@ -102,19 +108,24 @@ class grid_search {
   const options& settings() const noexcept { return options_; }  ///< the search's options
 
  private:
-  // A co-executed winner must beat both single sides again, timed afresh and longer: one noisy
-  // sample in the search must not make the oracle slower than a single side.
+  // The search's fastest co-executed splits (confirm_points of them) and both single sides, timed
+  // again in turns and longer, their timings replacing the search's: one noisy sample must not
+  // make the oracle settle on a worse split, nor on a split slower than a single side.
   template <class Op>
-  std::size_t confirm(Op& op, std::size_t best) const {
+  void confirm(Op& op, std::map<std::size_t, double>& timed) const {
     const std::size_t columns = op.columns();
-    if (best == 0 || best == columns) return best;
-    const std::vector<std::size_t> contenders{best, 0, columns};
+    std::vector<std::pair<double, std::size_t>> co_executed;
+    for (const auto& [split, seconds] : timed)
+      if (split != 0 && split != columns) co_executed.emplace_back(seconds, split);
+    std::sort(co_executed.begin(), co_executed.end());
+    std::vector<std::size_t> contenders{0, columns};
+    for (std::size_t i = 0; i < std::min(confirm_points, co_executed.size()); ++i) contenders.push_back(co_executed[i].second);
     const auto seconds = time_in_turns(op, contenders, 2 * options_.repeats);
-    return contenders[static_cast<std::size_t>(std::min_element(seconds.begin(), seconds.end()) - seconds.begin())];
+    for (std::size_t i = 0; i < contenders.size(); ++i) timed[contenders[i]] = seconds[i];
   }
 
   template <class Op>
-  std::vector<split_timing> search(Op& op) const {
+  std::map<std::size_t, double> search(Op& op) const {
     const auto all = aligned_splits(op.columns(), op.split_granule());
     std::map<std::size_t, double> timed;
     // Times the candidates all[i] for i in `indices` in turns; returns the fastest one's position in `indices`.
@@ -140,11 +151,10 @@ class grid_search {
       // Then every candidate between the winner's neighbours, the neighbours timed again with them.
       time_together(range(coarse[best == 0 ? 0 : best - 1], coarse[std::min(best + 1, coarse.size() - 1)]));
     }
-    std::vector<split_timing> timings;
-    for (const auto& [split, seconds] : timed) timings.push_back({split, seconds});
-    return timings;
+    return timed;
   }
 
+  static constexpr std::size_t confirm_points = 3;  // co-executed splits confirmed
   options options_;
   mutable std::mutex mutex_;
   std::map<Key, std::size_t> best_;

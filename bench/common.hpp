@@ -4,16 +4,17 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "coexec/cpu/thread_pool.hpp"
+#include "coexec/plan/grid_search.hpp"
 #include "coexec/runtime/context.hpp"
 #include "coexec/runtime/platform.hpp"
 
@@ -26,39 +27,22 @@ namespace coexec::bench {
 /// as many. On nvidia a plan that still moves also moves weight panels between host and device.
 inline constexpr int settling_runs = 30;
 
-/// Seconds per call of each of `calls`, timed under the same conditions: the calls take turns,
-/// a block of runs each per round, for at least `seconds` and 9 rounds; each call's figure is
-/// the median of its blocks. A mode timed in a window of its own meets the machine of that
-/// moment: on the 2-core development machine one layer's CPU side took 3.5 ms in one window and
-/// 1.9 ms in the next, so ratios of such windows (speedup, efficiency, oracle / planned) moved by
-/// more than the differences they measure. A block starts with one untimed run, since a
-/// configuration's first run after another's is slow (the CPU after device work, a device part
-/// relaunched), and lasts about a millisecond, so the clock's cost is negligible.
+/// Seconds per call of each of `calls`, timed under the same conditions: in turns, for at least
+/// `seconds` and 9 rounds (plan::time_in_turns, as the oracle times its candidates). A mode timed
+/// in a window of its own meets the machine of that moment: on the 2-core development machine
+/// one layer's CPU side took 3.5 ms in one window and 1.9 ms in the next, so ratios of such
+/// windows (speedup, efficiency, oracle / planned) moved by more than the differences they measure.
 inline std::vector<double> interleaved_seconds(const std::vector<std::function<void()>>& calls, double seconds = 0.3) {
-  using clock = std::chrono::steady_clock;
-  const auto time = [](const std::function<void()>& call, int runs) {
-    const auto start = clock::now();
-    for (int run = 0; run < runs; ++run) call();
-    return std::chrono::duration<double>(clock::now() - start).count() / runs;
-  };
-  std::vector<int> block;  // runs per block, from one warm run of each call
-  for (const auto& call : calls) {
-    call();
-    block.push_back(static_cast<int>(std::clamp(std::ceil(1e-3 / time(call, 1)), 1.0, 64.0)));
-  }
-  std::vector<std::vector<double>> samples(calls.size());
-  const auto start = clock::now();
-  for (int round = 0; round < 9 || std::chrono::duration<double>(clock::now() - start).count() < seconds; ++round)
-    for (std::size_t i = 0; i < calls.size(); ++i) {
-      calls[i]();
-      samples[i].push_back(time(calls[i], block[i]));
-    }
-  std::vector<double> medians;
-  for (auto& s : samples) {
-    std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / 2), s.end());
-    medians.push_back(s[s.size() / 2]);
-  }
-  return medians;
+  struct by_index {
+    const std::vector<std::function<void()>>& calls;
+    void run(std::size_t i) { calls[i](); }
+  } op{calls};
+  std::vector<std::size_t> indices(calls.size());
+  std::iota(indices.begin(), indices.end(), std::size_t{0});
+  // A round takes each call's untimed run and at least half a millisecond of timed runs.
+  double round_seconds = 0;
+  for (const double t : plan::time_in_turns(op, indices, 1)) round_seconds += t + std::max(t, 0.5e-3);
+  return plan::time_in_turns(op, indices, static_cast<int>(std::clamp(std::ceil(seconds / round_seconds), 9.0, 10000.0)));
 }
 
 inline runtime::platform& current_platform() {

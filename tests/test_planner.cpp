@@ -860,16 +860,17 @@ TEST_CASE("hybrid_search picks the faster dimension's fastest split, confirmed, 
 }
 
 TEST_CASE("grid_search times its candidates in turns, so a machine that speeds up mid-search does not pick a worse split") {
-  // 300 us at split 2, 100 us more per step away from it, all twice as slow over the search's
+  // 600 us at split 2, 200 us more per step away from it, all twice as slow over the search's
   // first 18 runs. Timed one after the other (6 runs each), splits 0-2 met only the slow phase
-  // and split 3 won at 400 us; in turns the slow phase is one round of five for every split.
+  // and split 3 won; in turns (an untimed and a timed run each, runs this long) the slow phase
+  // is one round of five for every split.
   struct drifting_op {
     int runs = 0;
     std::size_t columns() const { return 8; }
     std::size_t split_granule() const { return 1; }
     void run(std::size_t split) {
       const double slowdown = runs++ < 18 ? 2.0 : 1.0;
-      const auto cost = std::chrono::duration<double, std::micro>(slowdown * (300 + 100 * std::abs(static_cast<double>(split) - 2.0)));
+      const auto cost = std::chrono::duration<double, std::micro>(slowdown * (600 + 200 * std::abs(static_cast<double>(split) - 2.0)));
       for (const auto end = std::chrono::steady_clock::now() + cost; std::chrono::steady_clock::now() < end;) {
       }
     }
@@ -878,19 +879,20 @@ TEST_CASE("grid_search times its candidates in turns, so a machine that speeds u
   CHECK(planner.choose(1, op) == 2);
   const auto curve = planner.curve(1);
   REQUIRE(curve.size() == 9);
-  CHECK(curve[2].seconds < 0.4e-3);  // the median saw the fast phase
+  CHECK(curve[2].seconds < 0.8e-3);  // the median saw the fast phase
 }
 
 TEST_CASE("grid_search confirms its fastest co-executed splits and both single sides again, so one lucky sample does not win") {
-  // 600 us everywhere but at split 5 (400 us) and split 2 (500 us, but 100 us over its first
-  // 10 runs: the whole search). Split 2 wins the search; confirming it alone against the single
-  // sides kept it, while confirming the search's three fastest co-executed splits finds split 5.
+  // 1200 us everywhere but at split 5 (800 us) and split 2 (1000 us, but 550 us over its first
+  // 10 runs: the whole search, five turns of an untimed and a timed run). Split 2 wins the
+  // search; confirming it alone against the single sides kept it, while confirming the search's
+  // three fastest co-executed splits finds split 5.
   struct lucky_op {
     std::map<std::size_t, int> runs;
     std::size_t columns() const { return 8; }
     std::size_t split_granule() const { return 1; }
     void run(std::size_t split) {
-      const double us = split == 5 ? 400 : split == 2 ? (runs[split] < 10 ? 100 : 500) : 600;
+      const double us = split == 5 ? 800 : split == 2 ? (runs[split] < 10 ? 550 : 1000) : 1200;
       ++runs[split];
       for (const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double, std::micro>(us);
            std::chrono::steady_clock::now() < end;) {
@@ -899,9 +901,9 @@ TEST_CASE("grid_search confirms its fastest co-executed splits and both single s
   } op;
   plan::grid_search<int> planner;
   CHECK(planner.choose(1, op) == 5);
-  // The contenders ran 10 rounds of two runs again: both single sides, splits 2 and 5.
+  // The contenders took 10 more turns of two runs: both single sides, splits 2 and 5.
   for (const std::size_t split : {0, 2, 5, 8}) CHECK(op.runs[split] == 30);
   const auto curve = planner.curve(1);
   REQUIRE(curve.size() == 9);
-  CHECK(curve[2].seconds > 0.45e-3);  // the confirmation's timing replaced the lucky one
+  CHECK(curve[2].seconds > 0.9e-3);  // the confirmation's timing replaced the lucky one
 }

@@ -216,15 +216,6 @@ void report_split(benchmark::State& state, const coexec::ops::conv2d_record& rec
                  to_string(kernel));
 }
 
-// Times `calls` in turns (bench::interleaved_seconds) once per `key`: Google Benchmark calls a
-// benchmark several times, growing its iterations, and reports the last call's counters.
-const std::vector<double>& interleaved_once(const std::string& key, const std::vector<step>& calls) {
-  static auto* timed = new std::map<std::string, std::vector<double>>;
-  auto& t = (*timed)[key];
-  if (t.empty()) t = coexec::bench::interleaved_seconds(calls);
-  return t;
-}
-
 // The oracle has planned the layer once its mode ran.
 std::map<std::string, bool>& oracle_planned() {
   static auto* planned = new std::map<std::string, bool>;
@@ -235,13 +226,13 @@ std::map<std::string, bool>& oracle_planned() {
 // alone; for the planned mode also oracle_ratio.
 void report_speedup(benchmark::State& state, const conv_layer& layer, const std::string& mode) {
   const std::string key = layer.name + std::string("/") + mode;
-  const auto& t = interleaved_once(key, {coexec_step(layer, "cpu"), coexec_step(layer, "gpu"), coexec_step(layer, mode)});
+  const auto& t = coexec::bench::interleaved_once(key, {coexec_step(layer, "cpu"), coexec_step(layer, "gpu"), coexec_step(layer, mode)});
   const double t_min = std::min(t[0], t[1]), t_max = std::max(t[0], t[1]);
   state.counters["speedup"] = t_min / t[2];
   state.counters["ideal"] = 1 + t_min / t_max;
   state.counters["efficiency"] = state.counters["speedup"].value / state.counters["ideal"].value;
   if (mode == "coexec_planned" && oracle_planned()[layer.name]) {
-    const auto& pair = interleaved_once(key + "/oracle", {coexec_step(layer, "coexec_oracle"), coexec_step(layer, mode)});
+    const auto& pair = coexec::bench::interleaved_once(key + "/oracle", {coexec_step(layer, "coexec_oracle"), coexec_step(layer, mode)});
     state.counters["oracle_ratio"] = pair[0] / pair[1];
   }
 }
@@ -316,7 +307,7 @@ void run_net(benchmark::State& state, const std::string& net, const std::string&
   if (mode == "coexec_oracle" || mode == "coexec_planned") {
     const std::optional<step> cpu = net_pass(net, "cpu", why), gpu = net_pass(net, "gpu", why);
     if (!cpu || !gpu) return;
-    const auto& t = interleaved_once(net + "/" + mode, {*cpu, *gpu, *pass});
+    const auto& t = coexec::bench::interleaved_once(net + "/" + mode, {*cpu, *gpu, *pass});
     state.counters["speedup"] = std::min(t[0], t[1]) / t[2];
   }
 }

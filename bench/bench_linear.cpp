@@ -115,19 +115,10 @@ void run_side(benchmark::State& state, const layer_shape& s, bool cpu) {
   set_common_counters(state, s, f);
 }
 
-// Times `calls` in turns (bench::interleaved_seconds) once per `key`: Google Benchmark calls a
-// benchmark several times, growing its iterations, and reports the last call's counters.
-const std::vector<double>& interleaved_once(const std::string& key, const std::vector<std::function<void()>>& calls) {
-  static std::map<std::string, std::vector<double>> timed;
-  auto& t = timed[key];
-  if (t.empty()) t = coexec::bench::interleaved_seconds(calls);
-  return t;
-}
-
 // speedup, ideal and efficiency of a co-executed run `coexec` of mode `mode`, timed in turns with
 // both sides alone.
 void set_speedup_counters(benchmark::State& state, fixture& f, const std::string& mode, const std::function<void()>& coexec) {
-  const auto& t = interleaved_once(std::string(f.shape.name) + "/" + mode, {[&] { f.run_cpu(); }, [&] { f.run_gpu(); }, coexec});
+  const auto& t = coexec::bench::interleaved_once(std::string(f.shape.name) + "/" + mode, {[&] { f.run_cpu(); }, [&] { f.run_gpu(); }, coexec});
   const double t_min = std::min(t[0], t[1]), t_max = std::max(t[0], t[1]);
   state.counters["speedup"] = t_min / t[2];
   state.counters["ideal"] = 1.0 + t_min / t_max;
@@ -169,7 +160,7 @@ void planned(benchmark::State& state, const layer_shape& s) {
   state.SetLabel("predicted split:cpu_us/gpu_us+overhead_us " + at(0) + " " + at(split) + " " + at(s.n));  // for diagnosis
   set_speedup_counters(state, f, "planned", run_planned);
   if (f.oracle_planned) {
-    const auto& t = interleaved_once(std::string(s.name) + "/oracle_planned", {[&] { f.run_oracle(); }, run_planned});
+    const auto& t = coexec::bench::interleaved_once(std::string(s.name) + "/oracle_planned", {[&] { f.run_oracle(); }, run_planned});
     state.counters["oracle_ratio"] = t[0] / t[1];
   }
   set_common_counters(state, s, f);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -43,6 +44,15 @@ inline std::vector<double> interleaved_seconds(const std::vector<std::function<v
   double round_seconds = 0;
   for (const double t : plan::time_in_turns(op, indices, 1)) round_seconds += t + std::max(t, 0.5e-3);
   return plan::time_in_turns(op, indices, static_cast<int>(std::clamp(std::ceil(seconds / round_seconds), 9.0, 10000.0)));
+}
+
+/// interleaved_seconds(calls) once per `key`, remembered: Google Benchmark calls a benchmark
+/// several times, growing its iterations, and reports only the last call's counters.
+inline const std::vector<double>& interleaved_once(const std::string& key, const std::vector<std::function<void()>>& calls) {
+  static auto* timed = new std::map<std::string, std::vector<double>>;
+  std::vector<double>& t = (*timed)[key];
+  if (t.empty()) t = interleaved_seconds(calls);
+  return t;
 }
 
 inline runtime::platform& current_platform() {

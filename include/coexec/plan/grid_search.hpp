@@ -32,7 +32,7 @@ namespace coexec::plan {
 /// One timed candidate.
 struct split_timing {
   std::size_t split = 0;  ///< the split point timed
-  double seconds = 0;  ///< median wall time of a run at that split
+  double seconds = 0;  ///< wall time of a run at that split (time_in_turns)
 };
 
 /// Seconds a run of `op` at each of `plans` (`op.run(plan)`) takes, timed in turns: `rounds`

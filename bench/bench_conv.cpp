@@ -12,7 +12,7 @@
 //   BM_ConvNet/<net>/<mode>        every convolution of the network, each as often as it occurs
 // Counters: gflops; first_call_ms (the untimed first call: the planning, for the oracle and the
 // planned mode); for those two also split, dimension (0 channels, 1 rows), and, from runs timed
-// in turns with both sides alone (bench::interleaved_seconds), speedup over the faster side,
+// in turns with both sides alone on the same operator (bench::interleaved_seconds), speedup over the faster side,
 // ideal = 1 + t_min / t_max (perfect overlap) and efficiency = speedup / ideal; for the planned
 // mode oracle_ratio = oracle / planned, timed in turns too (when the oracle mode ran first).
 // BM_ConvNet's co-executed modes report speedup over the faster single side, whole passes over
@@ -223,10 +223,16 @@ std::map<std::string, bool>& oracle_planned() {
 }
 
 // speedup, ideal and efficiency of a co-executed mode, its runs timed in turns with both sides
-// alone; for the planned mode also oracle_ratio.
-void report_speedup(benchmark::State& state, const conv_layer& layer, const std::string& mode) {
+// alone on the same operator (one copy of the weights, as bench_linear); for the planned mode
+// also oracle_ratio.
+template <class Op>
+void report_speedup(benchmark::State& state, const conv_layer& layer, const std::string& mode, Op& op) {
   const std::string key = layer.name + std::string("/") + mode;
-  const auto& t = coexec::bench::interleaved_once(key, {coexec_step(layer, "cpu"), coexec_step(layer, "gpu"), coexec_step(layer, mode)});
+  layer_state& s = state_of(layer);
+  const std::size_t channels = layer.shape.out_channels;
+  const auto& t = coexec::bench::interleaved_once(key, {[&s, &op, channels] { op(s.x(), s.y(), {split_dimension::channels, channels}); },
+                                                        [&s, &op] { op(s.x(), s.y(), {split_dimension::channels, 0}); },
+                                                        [&s, &op] { op(s.x(), s.y()); }});
   const double t_min = std::min(t[0], t[1]), t_max = std::max(t[0], t[1]);
   state.counters["speedup"] = t_min / t[2];
   state.counters["ideal"] = 1 + t_min / t_max;
@@ -267,7 +273,8 @@ void run_layer(benchmark::State& state, const conv_layer& layer, const std::stri
     report_split(state, state_of(layer).op.last_run(), state_of(layer).op.device_kernel());
   }
   if (mode == "coexec_planned") report_split(state, state_of(layer).planned.last_run(), state_of(layer).planned.device_kernel());
-  if (mode == "coexec_oracle" || mode == "coexec_planned") report_speedup(state, layer, mode);
+  if (mode == "coexec_oracle") report_speedup(state, layer, mode, state_of(layer).op);
+  if (mode == "coexec_planned") report_speedup(state, layer, mode, state_of(layer).planned);
   if (mode == "kernel_tuned") state.SetLabel(kernel_tuner().conv<float>(shared_machine().ctx, layer.shape).to_string());
 }
 

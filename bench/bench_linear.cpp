@@ -7,10 +7,10 @@
 //   BM_Linear/<shape>/openblas       cblas_sgemm on the same number of threads
 //   BM_Linear/<shape>/clblast        CLBlastSgemm on the same device
 // Counters: gflops; split (CPU share of N); weight_bytes_ratio; GB/s of weights for M = 1. The
-// co-executed modes also time the single sides and the oracle again, taking turns with their own
-// runs (bench::interleaved_seconds), and compare those figures: speedup over the faster single
-// side, ideal (1 + t_min / t_max) and efficiency = speedup / ideal; the planned mode also
-// oracle_ratio = oracle / planned (when the oracle mode ran first).
+// co-executed modes also time both sides alone on their own operator, taking turns with their
+// own runs (bench::interleaved_seconds), and compare those figures: speedup over the faster
+// single side, ideal (1 + t_min / t_max) and efficiency = speedup / ideal; the planned mode also
+// oracle_ratio = oracle / planned, the two timed in turns (when the oracle mode ran first).
 // BM_HostStream/{read,copy}: the host DRAM bandwidth the CPU side can reach on its own cores (a
 // stream-like sum and copy of 256 MiB on the same pool), the physical limit of M = 1 layers there.
 // Run: bench_linear --platform=pocl-16 --benchmark_format=json
@@ -73,11 +73,9 @@ struct fixture {
     return v;
   }
 
-  // The single sides run on the oracle's operator, so that every mode reads one copy of the
-  // weights: an operator of its own per side made three copies, which did not fit the last-level
-  // cache together where one did (on the development machine BERT's 768 -> 3072 layer at M = 1
-  // took 470 µs in turns with two copies of itself, 185 µs alone). Where the sides hold weight
-  // slices (nvidia), changing sides moves panels: the untimed run of each turn absorbs it.
+  // The single sides run on the oracle's operator: one copy of the weights for every mode (see
+  // set_speedup_counters). Where the sides hold weight slices (nvidia), changing sides moves
+  // panels: the untimed run of each turn absorbs it.
   void run_cpu() { layer(x.data(), shape.m, y.data(), shape.n); }
   void run_gpu() { layer(x.data(), shape.m, y.data(), 0); }
   void run_oracle() { layer(x.data(), shape.m, y.data()); }
@@ -115,10 +113,16 @@ void run_side(benchmark::State& state, const layer_shape& s, bool cpu) {
   set_common_counters(state, s, f);
 }
 
-// speedup, ideal and efficiency of a co-executed run `coexec` of mode `mode`, timed in turns with
-// both sides alone.
-void set_speedup_counters(benchmark::State& state, fixture& f, const std::string& mode, const std::function<void()>& coexec) {
-  const auto& t = coexec::bench::interleaved_once(std::string(f.shape.name) + "/" + mode, {[&] { f.run_cpu(); }, [&] { f.run_gpu(); }, coexec});
+// speedup, ideal and efficiency of a co-executed run of mode `mode` of operator `op`, timed in
+// turns with both sides alone on the same operator. One operator's weights only: at M = 1 on
+// pocl-2 a layer whose weights stay in the last-level cache took 175 µs, and 600 µs in turns
+// with a second copy of them (BERT's 768 -> 3072, 9.4 MB).
+template <class Op>
+void set_speedup_counters(benchmark::State& state, fixture& f, const std::string& mode, Op& op) {
+  const layer_shape& s = f.shape;
+  const auto& t = coexec::bench::interleaved_once(std::string(s.name) + "/" + mode,
+                                                  {[&] { op(f.x.data(), s.m, f.y.data(), s.n); }, [&] { op(f.x.data(), s.m, f.y.data(), 0); },
+                                                   [&] { op(f.x.data(), s.m, f.y.data()); }});
   const double t_min = std::min(t[0], t[1]), t_max = std::max(t[0], t[1]);
   state.counters["speedup"] = t_min / t[2];
   state.counters["ideal"] = 1.0 + t_min / t_max;
@@ -135,7 +139,7 @@ void oracle(benchmark::State& state, const layer_shape& s) {
     curve += std::to_string(point.split) + ":" + std::to_string(int(point.seconds * 1e6)) + " ";
   state.SetLabel(curve);
   state.counters["split"] = double(f.layer.last_run().split) / double(s.n);
-  set_speedup_counters(state, f, "oracle", [&] { f.run_oracle(); });
+  set_speedup_counters(state, f, "oracle", f.layer);
   set_common_counters(state, s, f);
 }
 
@@ -158,7 +162,7 @@ void planned(benchmark::State& state, const layer_shape& s) {
            std::to_string(int(e.overhead * 1e6));
   };
   state.SetLabel("predicted split:cpu_us/gpu_us+overhead_us " + at(0) + " " + at(split) + " " + at(s.n));  // for diagnosis
-  set_speedup_counters(state, f, "planned", run_planned);
+  set_speedup_counters(state, f, "planned", *layer);
   if (f.oracle_planned) {
     const auto& t = coexec::bench::interleaved_once(std::string(s.name) + "/oracle_planned", {[&] { f.run_oracle(); }, run_planned});
     state.counters["oracle_ratio"] = t[0] / t[1];

@@ -36,7 +36,7 @@ struct split_timing {
 };
 
 /// Seconds a run of `op` at each of `plans` (`op.run(plan)`) takes, timed in turns: `rounds`
-/// rounds, each giving every plan a turn of one untimed run and then timed runs, as many as fit
+/// rounds (at least one), each giving every plan a turn of one untimed run and then timed runs, as many as fit
 /// in about half a millisecond (1 to 8). A turn counts its fastest run, a plan the median of its
 /// turns. The untimed run absorbs what changing plans costs (on discrete devices weight panels
 /// move between host and device); the fastest run, that a side which sat idle runs slowly for a
@@ -48,7 +48,7 @@ std::vector<double> time_in_turns(Op& op, const std::vector<Plan>& plans, int ro
   constexpr double turn_seconds = 0.5e-3;
   constexpr int most_timed_runs = 8;
   std::vector<std::vector<double>> turns(plans.size());
-  for (int round = 0; round < rounds; ++round)
+  for (int round = 0; round < std::max(rounds, 1); ++round)
     for (std::size_t i = 0; i < plans.size(); ++i) {
       op.run(plans[i]);
       double fastest = std::numeric_limits<double>::infinity(), total = 0;

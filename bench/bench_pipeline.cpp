@@ -2,6 +2,8 @@
 // bert (one BERT-base encoder layer, 128 tokens), mode cpu, gpu, coexec_per_layer or
 // coexec_streamed. Each network is built and planned once (per_layer runs) and reused.
 //
+// The counters compare runs of several modes timed in turns (medians over rounds; the loop's own
+// time is the benchmark's real_time): the machines' speed drifts between windows of time.
 // Counter overhead_us_per_layer: (the pipeline's time - the sum of its steps' own times) /
 // steps, where a step's own time is its median over runs that execute the steps one at a time
 // (the mode's own runs for cpu and gpu, per_layer runs for both co-executed modes). Streamed
@@ -39,29 +41,34 @@ struct network {
     for (int run = 0; run <= bench::settling_runs; ++run) net(pipe::mode::per_layer);
   }
 
-  // Each step's median time in `m` runs, which run the steps one at a time. The first run is
-  // untimed: where the device keeps its own weights (nvidia), changing mode moves weight panels.
-  std::vector<double> step_medians(pipe::mode m, int runs = 5) {
-    std::vector<std::vector<double>> samples(net.size());
-    net(m);
-    for (int r = 0; r < runs; ++r) {
-      net(m);
-      for (std::size_t i = 0; i < net.size(); ++i) samples[i].push_back(net.last_run().steps[i].seconds);
+  // Runs of `modes` in turns, `rounds` rounds, each run after an untimed one of the same mode
+  // (where the device keeps its own weights, nvidia, changing mode moves weight panels): the
+  // median whole-run time of each mode, and of each of its steps.
+  struct turns {
+    std::vector<double> total;               // per mode
+    std::vector<std::vector<double>> steps;  // per mode, per step
+  };
+  turns in_turns(const std::vector<pipe::mode>& modes, int rounds = 9) {
+    const auto median = [](std::vector<double> v) {
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+      return v[v.size() / 2];
+    };
+    std::vector<std::vector<double>> totals(modes.size());
+    std::vector<std::vector<std::vector<double>>> steps(modes.size(), std::vector<std::vector<double>>(net.size()));
+    for (int round = 0; round < rounds; ++round)
+      for (std::size_t i = 0; i < modes.size(); ++i) {
+        net(modes[i]);
+        net(modes[i]);
+        totals[i].push_back(net.last_run().seconds);
+        for (std::size_t step = 0; step < net.size(); ++step) steps[i][step].push_back(net.last_run().steps[step].seconds);
+      }
+    turns t;
+    for (std::size_t i = 0; i < modes.size(); ++i) {
+      t.total.push_back(median(totals[i]));
+      t.steps.emplace_back();
+      for (auto& samples : steps[i]) t.steps.back().push_back(median(samples));
     }
-    std::vector<double> medians;
-    for (auto& s : samples) {
-      std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
-      medians.push_back(s[s.size() / 2]);
-    }
-    return medians;
-  }
-
-  // The sum of the steps' ideal co-executed times (pipe::ideal_seconds), from their single sides.
-  double ideal() {
-    const std::vector<double> cpu = step_medians(pipe::mode::cpu_only), device = step_medians(pipe::mode::device_only);
-    double sum = 0;
-    for (std::size_t i = 0; i < net.size(); ++i) sum += pipe::ideal_seconds(net.last_run().steps[i].co_executed, cpu[i], device[i]);
-    return sum;
+    return t;
   }
 };
 
@@ -76,10 +83,6 @@ network& get(const std::string& name) {
 
 void BM_Pipeline(benchmark::State& state, const std::string& name, pipe::mode m) {
   network& n = get(name);
-  const bool co_executed = m == pipe::mode::per_layer || m == pipe::mode::streamed;
-  const double ideal = co_executed ? n.ideal() : 0;
-  const std::vector<double> alone_steps = n.step_medians(co_executed ? pipe::mode::per_layer : m);
-  const double alone = std::accumulate(alone_steps.begin(), alone_steps.end(), 0.0);
   n.net(m);  // warm-up
   double total = 0;
   for (auto _ : state) {
@@ -87,13 +90,22 @@ void BM_Pipeline(benchmark::State& state, const std::string& name, pipe::mode m)
     total += n.net.last_run().seconds;
   }
   if (m == pipe::mode::streamed && n.net.last_run().mode != m) state.SetLabel("fell back to per_layer: no SVM atomics");
-  const double mean = total / static_cast<double>(state.iterations());
-  state.counters["overhead_us_per_layer"] = (mean - alone) * 1e6 / static_cast<double>(n.net.size());
-  state.counters["layers"] = static_cast<double>(n.net.size());
+  const bool co_executed = m == pipe::mode::per_layer || m == pipe::mode::streamed;
+  const double steps = static_cast<double>(n.net.size());
   if (co_executed) {
+    // In turns: both sides alone (the ideal), per_layer (the steps' own times) and this mode.
+    const auto t = n.in_turns({pipe::mode::cpu_only, pipe::mode::device_only, pipe::mode::per_layer, m});
+    double ideal = 0;
+    for (std::size_t i = 0; i < n.net.size(); ++i) ideal += pipe::ideal_seconds(n.net.last_run().steps[i].co_executed, t.steps[0][i], t.steps[1][i]);
+    const double alone = std::accumulate(t.steps[2].begin(), t.steps[2].end(), 0.0);
+    state.counters["overhead_us_per_layer"] = (t.total[3] - alone) * 1e6 / steps;
     state.counters["ideal_ms"] = ideal * 1e3;
-    state.counters["of_ideal"] = ideal / mean;
+    state.counters["of_ideal"] = ideal / t.total[3];
+  } else {
+    const auto t = n.in_turns({m});
+    state.counters["overhead_us_per_layer"] = (t.total[0] - std::accumulate(t.steps[0].begin(), t.steps[0].end(), 0.0)) * 1e6 / steps;
   }
+  state.counters["layers"] = steps;
   if (n.ctx.caps().svm_flags())
     state.counters["flag_round_trip_us"] = std::chrono::duration<double, std::micro>(sync::probe(n.ctx).pingpong(1000)).count();
 }

@@ -73,9 +73,9 @@ struct fixture {
     return v;
   }
 
-  // The single sides run on the oracle's operator: one copy of the weights for every mode (see
-  // set_speedup_counters). Where the sides hold weight slices (nvidia), changing sides moves
-  // panels: the untimed run of each turn absorbs it.
+  // The cpu and gpu modes run on the oracle's operator, as the oracle's turns with its sides do
+  // (set_speedup_counters): one copy of the weights. Where the sides hold weight slices (nvidia),
+  // changing sides moves panels: the warm-up run, and each turn's untimed run, absorb it.
   void run_cpu() { layer(x.data(), shape.m, y.data(), shape.n); }
   void run_gpu() { layer(x.data(), shape.m, y.data(), 0); }
   void run_oracle() { layer(x.data(), shape.m, y.data()); }

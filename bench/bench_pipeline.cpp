@@ -49,10 +49,6 @@ struct network {
     std::vector<std::vector<double>> steps;  // per mode, per step
   };
   turns in_turns(const std::vector<pipe::mode>& modes, int rounds = 9) {
-    const auto median = [](std::vector<double> v) {
-      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-      return v[v.size() / 2];
-    };
     std::vector<std::vector<double>> totals(modes.size());
     std::vector<std::vector<std::vector<double>>> steps(modes.size(), std::vector<std::vector<double>>(net.size()));
     for (int round = 0; round < rounds; ++round)
@@ -64,9 +60,9 @@ struct network {
       }
     turns t;
     for (std::size_t i = 0; i < modes.size(); ++i) {
-      t.total.push_back(median(totals[i]));
+      t.total.push_back(plan::median(totals[i]));
       t.steps.emplace_back();
-      for (auto& samples : steps[i]) t.steps.back().push_back(median(samples));
+      for (auto& samples : steps[i]) t.steps.back().push_back(plan::median(samples));
     }
     return t;
   }

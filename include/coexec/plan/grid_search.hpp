@@ -23,6 +23,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "coexec/plan/split.hpp"
@@ -34,6 +35,12 @@ struct split_timing {
   std::size_t split = 0;  ///< the split point timed
   double seconds = 0;  ///< wall time of a run at that split (time_in_turns)
 };
+
+/// The median of `samples` (not empty): the upper one of an even count.
+inline double median(std::vector<double> samples) {
+  std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2), samples.end());
+  return samples[samples.size() / 2];
+}
 
 /// Seconds a run of `op` at each of `plans` (`op.run(plan)`) takes, timed in turns: `rounds`
 /// rounds (at least one), each giving every plan a turn of one untimed run and then timed runs, as many as fit
@@ -62,10 +69,7 @@ std::vector<double> time_in_turns(Op& op, const std::vector<Plan>& plans, int ro
       turns[i].push_back(fastest);
     }
   std::vector<double> medians;
-  for (auto& t : turns) {
-    std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
-    medians.push_back(t[t.size() / 2]);
-  }
+  for (auto& t : turns) medians.push_back(median(std::move(t)));
   return medians;
 }
 
